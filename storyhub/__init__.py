@@ -1,0 +1,55 @@
+"""StoryHub: Community Reporting for probation services."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+from . import config
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Create and configure the StoryHub application."""
+    app = Flask(__name__, instance_path=os.environ.get("STORYHUB_INSTANCE_PATH"),
+                instance_relative_config=True)
+    app.config.from_mapping(config.DEFAULTS)
+    app.config.from_pyfile("storyhub.cfg", silent=True)
+    app.config.from_prefixed_env("STORYHUB")
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+
+    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = config.load_secret_key(app.instance_path)
+    app.config.setdefault("SQLALCHEMY_DATABASE_URI",
+                          config.database_uri(app.config["DATABASE_URL"], app.instance_path))
+    app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_UPLOAD_MB"]) * 1024 * 1024
+
+    from . import audit, database, jobs, security  # noqa: F401  (audit: its model must be known)
+    from .accounts import auth
+    from .accounts import models as _accounts_models  # noqa: F401
+    from .extensions import csrf, db, limiter, migrate
+
+    db.init_app(app)
+    database.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    auth.init_app(app)
+    security.init_app(app)
+    jobs.init_app(app)
+
+    from .accounts.views import bp as accounts_bp
+    from .admin.views import bp as admin_bp
+    from .home.views import bp as home_bp
+
+    app.register_blueprint(home_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(admin_bp)
+
+    from . import cli
+
+    cli.init_app(app)
+    return app

@@ -1,0 +1,144 @@
+"""Account verbs: create, authenticate, change passwords, disable, end sessions.
+
+Functions flush but never commit; the request or CLI command commits once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+
+from .. import audit
+from ..database import utcnow
+from ..extensions import db
+from .models import Role, User, new_session_token
+
+logger = logging.getLogger(__name__)
+hasher = PasswordHasher()
+# Verified when a username is unknown, so a wrong username takes as long as a wrong password.
+_DUMMY_HASH = hasher.hash("storyhub-dummy-password")
+
+MIN_PASSWORD_LENGTH = 10
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+
+class AccountError(ValueError):
+    """A user-caused problem with an account request; the message is shown to the user."""
+
+
+def normalise_username(username: str) -> str:
+    return username.strip().lower()
+
+
+def check_password_rules(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"Use at least {MIN_PASSWORD_LENGTH} characters for the password.")
+    if password.strip() != password:
+        raise AccountError("The password cannot start or end with a space.")
+
+
+def get_user_by_username(username: str) -> User | None:
+    return db.session.scalar(select(User).where(User.username == normalise_username(username)))
+
+
+def create_user(username: str, display_name: str, role: Role | str, password: str,
+                actor_id: int | None = None, must_change_password: bool = False) -> User:
+    """Create an account; raise AccountError if the username is taken or the password is weak."""
+    username = normalise_username(username)
+    if not USERNAME_RE.match(username):
+        raise AccountError("Usernames are 2 to 64 lower-case letters, digits, dots, dashes "
+                           "or underscores, starting with a letter or digit.")
+    if get_user_by_username(username) is not None:
+        raise AccountError(f"The username “{username}” is already taken. Choose another.")
+    check_password_rules(password)
+    user = User(username=username, display_name=display_name.strip() or username,
+                role=Role(role), password_hash=hasher.hash(password),
+                must_change_password=must_change_password)
+    db.session.add(user)
+    db.session.flush()
+    audit.record("user.create", actor_id, "user", user.id, f"role={user.role.value}")
+    logger.info("User %s created with role %s", user.id, user.role.value)
+    return user
+
+
+def authenticate(username: str, password: str) -> User | None:
+    """Return the enabled user with these credentials, or None."""
+    user = get_user_by_username(username)
+    if user is None:
+        try:
+            hasher.verify(_DUMMY_HASH, password)
+        except VerificationError:
+            pass
+        return None
+    try:
+        hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        audit.record("login.failed", None, "user", user.id)
+        return None
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+    if not user.enabled:
+        audit.record("login.disabled", user.id, "user", user.id)
+        return None
+    user.last_login_at = utcnow()
+    audit.record("login", user.id, "user", user.id)
+    return user
+
+
+def verify_password(user: User, password: str) -> bool:
+    try:
+        return hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def end_sessions(user: User) -> None:
+    """Invalidate every login cookie this user holds."""
+    user.session_token = new_session_token()
+
+
+def set_password(user: User, password: str, actor_id: int | None,
+                 must_change: bool = False) -> None:
+    """Set a new password and end the user's other sessions."""
+    check_password_rules(password)
+    user.password_hash = hasher.hash(password)
+    user.must_change_password = must_change
+    end_sessions(user)
+    action = "password.change" if actor_id == user.id else "password.reset"
+    audit.record(action, actor_id, "user", user.id)
+
+
+def update_user(user: User, display_name: str, role: Role | str, enabled: bool,
+                actor_id: int | None) -> None:
+    """Change a user's name, role or enabled state; a role change or disabling ends sessions."""
+    role = Role(role)
+    if user.id == actor_id and (not enabled or role is not Role.ADMIN):
+        raise AccountError("You cannot disable yourself or remove your own admin role.")
+    if user.role is Role.ADMIN and (role is not Role.ADMIN or not enabled):
+        if count_enabled_admins() <= 1:
+            raise AccountError("StoryHub needs at least one enabled admin. "
+                               "Make another admin first.")
+    changes = []
+    if role is not user.role:
+        changes.append(f"role={role.value}")
+    if enabled != user.enabled:
+        changes.append("enabled" if enabled else "disabled")
+    user.display_name = display_name.strip() or user.username
+    if role is not user.role or not enabled:
+        end_sessions(user)
+    user.role = role
+    user.enabled = enabled
+    audit.record("user.update", actor_id, "user", user.id, ",".join(changes) or None)
+
+
+def count_enabled_admins() -> int:
+    return db.session.scalar(
+        select(func.count(User.id)).where(User.role == Role.ADMIN, User.enabled.is_(True))) or 0
+
+
+def count_users() -> int:
+    return db.session.scalar(select(func.count(User.id))) or 0

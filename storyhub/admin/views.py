@@ -1,0 +1,104 @@
+"""Admin pages: manage accounts and read the audit log."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..accounts import service
+from ..accounts.auth import role_required
+from ..accounts.forms import NewUserForm, ResetPasswordForm, UserForm
+from ..accounts.models import Role, User
+from ..audit import AuditEvent
+from ..extensions import db
+
+bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
+
+
+def _get_user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.route("/users")
+@role_required(Role.ADMIN)
+def users():
+    people = db.session.scalars(select(User).order_by(User.enabled.desc(), User.username)).all()
+    return render_template("admin/users.html", users=people)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def new_user():
+    form = NewUserForm()
+    if form.validate_on_submit():
+        try:
+            user = service.create_user(form.username.data, form.display_name.data, form.role.data,
+                                       form.new_password.data, actor_id=current_user.id,
+                                       must_change_password=form.must_change.data)
+        except service.AccountError as exc:
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash(f"Account “{user.username}” created as {user.role.label}. "
+                  "Give them the password in person or by phone, never by email.", "success")
+            return redirect(url_for("admin.users"))
+    return render_template("admin/user_new.html", form=form)
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def edit_user(user_id: int):
+    user = _get_user(user_id)
+    form = UserForm(obj=user) if request.method == "GET" else UserForm()
+    if request.method == "GET":
+        form.role.data = user.role.value
+    if form.validate_on_submit():
+        try:
+            service.update_user(user, form.display_name.data, form.role.data, form.enabled.data,
+                                actor_id=current_user.id)
+        except service.AccountError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash(f"Saved changes to “{user.username}”.", "success")
+            return redirect(url_for("admin.users"))
+    return render_template("admin/user_edit.html", form=form, user=user,
+                           reset_form=ResetPasswordForm())
+
+
+@bp.route("/users/<int:user_id>/password", methods=["POST"])
+@role_required(Role.ADMIN)
+def reset_password(user_id: int):
+    user = _get_user(user_id)
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            service.set_password(user, form.new_password.data, current_user.id,
+                                 must_change=user.id != current_user.id)
+        except service.AccountError as exc:
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash(f"Temporary password set for “{user.username}”. They have been signed out and "
+                  "will choose their own password when they next sign in.", "success")
+            return redirect(url_for("admin.users"))
+    else:
+        for errors in form.errors.values():
+            for error in errors:
+                flash(error, "error")
+    return redirect(url_for("admin.edit_user", user_id=user.id))
+
+
+@bp.route("/audit")
+@role_required(Role.ADMIN)
+def audit_log():
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    events = db.paginate(select(AuditEvent).order_by(AuditEvent.id.desc()), page=page,
+                         per_page=50, error_out=False)
+    names = {row.id: row.username for row in db.session.execute(select(User.id, User.username))}
+    return render_template("admin/audit.html", events=events, names=names)

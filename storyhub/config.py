@@ -1,0 +1,51 @@
+"""Default settings; every one can be overridden by a `STORYHUB_*` environment variable."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    # Where SQLite, audio and the embedded job broker live unless configured otherwise.
+    "DATABASE_URL": None,
+    "STORAGE_DIR": None,
+    "BROKER_URL": None,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_SECURE": True,
+    "SESSION_COOKIE_NAME": "storyhub_session",
+    "PERMANENT_SESSION_LIFETIME": 8 * 3600,
+    "REMEMBER_COOKIE_DURATION": 0,
+    "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "LOGIN_RATE_LIMIT": "10 per 15 minutes",
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "MAX_UPLOAD_MB": 500,
+    "MAX_AUDIO_HOURS": 3.0,
+}
+
+
+def database_uri(url: str | None, instance_path: str) -> str:
+    """Return the SQLAlchemy URI for `url`, or the embedded SQLite file in the instance folder."""
+    if not url:
+        return "sqlite:///" + os.path.join(instance_path, "storyhub.sqlite")
+    # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load_secret_key(instance_path: str) -> str:
+    """Return the instance's secret key, creating it (readable by the owner only) on first use."""
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

@@ -1,0 +1,46 @@
+"""Database engine settings and schema upgrades."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+logger = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    """Return the current time in UTC (naive, as stored in the database)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # WAL lets the web server read while a worker writes; foreign keys are off by default in SQLite.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def init_app(app: Flask) -> None:
+    """Set SQLite connection pragmas for every engine this app creates."""
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        from .extensions import db
+
+        with app.app_context():
+            engine: Engine = db.engine
+            event.listen(engine, "connect", _sqlite_pragmas)
+
+
+def upgrade_schema(app: Flask) -> None:
+    """Bring the database schema up to the newest migration."""
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade()
+    logger.info("Database schema is up to date")

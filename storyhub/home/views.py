@@ -1,0 +1,84 @@
+"""The home page: what this person can do next, by role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, current_app, render_template, request, url_for
+from flask_login import current_user
+
+from ..accounts.auth import any_signed_in
+from ..accounts.models import Role
+
+bp = Blueprint("home", __name__, template_folder="templates")
+
+
+@dataclass(frozen=True)
+class NextStep:
+    endpoint: str
+    title: str
+    text: str
+
+
+# Each feature adds its steps here; steps whose page is not installed are left out.
+NEXT_STEPS: dict[Role, list[NextStep]] = {
+    Role.REPORTER: [
+        NextStep("stories.new", "Add a story",
+                 "Record a story on this phone, or upload a recording, with the storyteller's "
+                 "consent."),
+        NextStep("stories.index", "Your stories",
+                 "See the stories you gathered, check transcripts and fix names it got wrong."),
+    ],
+    Role.FACILITATOR: [
+        NextStep("stories.index", "Stories", "Browse the stories gathered for your projects."),
+        NextStep("themes.index", "Themes",
+                 "See what the stories are saying, shape the themes and pin quotes."),
+        NextStep("packs.index", "Workshop packs",
+                 "Build a pack for a Conversations for Change workshop and record what was agreed."),
+    ],
+    Role.STAFF: [
+        NextStep("library.index", "Story library",
+                 "Read curated, anonymised stories from people on probation and colleagues."),
+    ],
+    Role.ADMIN: [
+        NextStep("admin.users", "People and roles",
+                 "Create accounts, change roles, disable accounts and reset passwords."),
+        NextStep("admin.audit_log", "Audit log", "See who did what, and when."),
+        NextStep("stories.index", "Stories", "Oversee the stories held and their consent."),
+    ],
+}
+
+
+@bp.route("/")
+@any_signed_in
+def index():
+    steps = [
+        {"url": url_for(step.endpoint), "title": step.title, "text": step.text}
+        for step in NEXT_STEPS.get(current_user.role, [])
+        if step.endpoint in current_app.view_functions
+    ]
+    return render_template("home/index.html", steps=steps)
+
+
+@bp.route("/healthz")
+def health():
+    """Report that the web process is up (for load balancers; no data)."""
+    return {"status": "ok"}
+
+
+@bp.app_context_processor
+def navigation():
+    """Give templates `nav_items()`: the main menu for the signed-in user's role."""
+
+    def nav_items() -> list[dict]:
+        if not current_user.is_authenticated:
+            return []
+        current = request.endpoint or ""
+        return [
+            {"url": url_for(step.endpoint), "title": step.title,
+             "current": current.split(".")[0] == step.endpoint.split(".")[0]}
+            for step in NEXT_STEPS.get(current_user.role, [])
+            if step.endpoint in current_app.view_functions
+        ]
+
+    return {"nav_items": nav_items}

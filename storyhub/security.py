@@ -1,0 +1,57 @@
+"""Security headers and friendly error pages."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, render_template, request
+
+CSP = (
+    "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
+    "style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+ERROR_MESSAGES = {
+    400: ("Something in that request was not right",
+          "Go back, check the form and try again."),
+    403: ("You do not have access to this page",
+          "Your role does not include this. Ask a StoryHub admin if you think it should."),
+    404: ("We could not find that page", "It may have been moved or deleted."),
+    405: ("That action is not available here", "Go back and use the buttons on the page."),
+    413: ("That file is too large",
+          "Split the recording into shorter parts, or ask an admin about the upload limit."),
+    429: ("Too many attempts",
+          "For safety, wait 15 minutes before trying again."),
+    500: ("Something went wrong on our side",
+          "Nothing you entered has been lost. Try again in a minute."),
+}
+
+
+def _set_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Permissions-Policy",
+                                "microphone=(self), camera=(), geolocation=()")
+    response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    # Pages carry personal data: keep them out of shared caches and the back/forward cache.
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _error_page(error):
+    code = getattr(error, "code", 500) or 500
+    title, advice = ERROR_MESSAGES.get(code, ERROR_MESSAGES[500])
+    description = getattr(error, "storyhub_message", None)
+    return render_template("error.html", code=code, title=title, advice=advice,
+                           description=description), code
+
+
+def init_app(app: Flask) -> None:
+    """Add security headers to every response and register friendly error pages."""
+    app.after_request(_set_headers)
+    for code in ERROR_MESSAGES:
+        app.register_error_handler(code, _error_page)

@@ -1,0 +1,143 @@
+"""Shared fixtures: a real database (SQLite, or PostgreSQL when configured), app, client, users."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from storyhub import create_app
+from storyhub.accounts import service
+from storyhub.accounts.models import Role
+from storyhub.extensions import db
+
+PASSWORD = "correct horse battery"
+_counter = itertools.count(1)
+
+
+def _reset_database(url: str) -> None:
+    """Start the test run from an empty database."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    """The database for this run: STORYHUB_TEST_DATABASE_URL, or a fresh SQLite file."""
+    from storyhub.config import database_uri
+
+    url = os.environ.get("STORYHUB_TEST_DATABASE_URL")
+    if url:
+        url = database_uri(url, "")
+        _reset_database(url)
+        return url
+    return database_uri(None, str(tmp_path_factory.mktemp("db")))
+
+
+@pytest.fixture(scope="session")
+def migrated(database_url, tmp_path_factory) -> str:
+    """Build the schema once, through the real migrations."""
+    from storyhub.database import upgrade_schema
+
+    os.environ["STORYHUB_INSTANCE_PATH"] = str(tmp_path_factory.mktemp("instance"))
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
+    upgrade_schema(app)
+    with app.app_context():
+        db.engine.dispose()
+    return database_url
+
+
+@pytest.fixture
+def config_overrides() -> dict:
+    """Override in a test module to change settings for its app."""
+    return {}
+
+
+@pytest.fixture
+def app(migrated, tmp_path, monkeypatch, config_overrides):
+    """A StoryHub app on the shared test database, emptied before each test."""
+    instance = tmp_path / "instance"
+    monkeypatch.setenv("STORYHUB_INSTANCE_PATH", str(instance))
+    config = {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": migrated,
+        "SECRET_KEY": "test-secret",
+        "WTF_CSRF_ENABLED": False,
+        "SESSION_COOKIE_SECURE": False,
+        # Redis keeps counts between tests: give each test its own rate-limit keys.
+        "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+        "RATELIMIT_STORAGE_URI": os.environ.get("STORYHUB_TEST_RATELIMIT_STORAGE_URI",
+                                                "memory://"),
+        "JOBS_EAGER": True,
+    }
+    config.update(config_overrides)
+    app = create_app(config)
+    with app.app_context():
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_user(app):
+    """Return a factory: make_user(role, username=None, password=PASSWORD, **fields) -> user id."""
+
+    def factory(role: Role | str = Role.REPORTER, username: str | None = None,
+                password: str = PASSWORD, **fields) -> int:
+        role = Role(role)
+        username = username or f"{role.value}{next(_counter)}"
+        with app.app_context():
+            user = service.create_user(username, fields.pop("display_name", username.title()),
+                                       role, password)
+            for key, value in fields.items():
+                setattr(user, key, value)
+            db.session.commit()
+            return user.id
+
+    return factory
+
+
+class AuthActions:
+    def __init__(self, client, make_user):
+        self._client = client
+        self._make_user = make_user
+
+    def login(self, username: str, password: str = PASSWORD):
+        return self._client.post("/login", data={"username": username, "password": password})
+
+    def login_as(self, role: Role | str, **fields) -> int:
+        """Create a user with `role`, sign them in, and return their id."""
+        username = fields.pop("username", None) or f"{Role(role).value}{next(_counter)}"
+        user_id = self._make_user(role, username=username, **fields)
+        response = self.login(username)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return user_id
+
+    def logout(self):
+        return self._client.post("/logout")
+
+
+@pytest.fixture
+def auth(client, make_user) -> AuthActions:
+    return AuthActions(client, make_user)
