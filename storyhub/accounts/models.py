@@ -11,7 +11,7 @@ from sqlalchemy import Enum, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..database import utcnow
-from ..extensions import db
+from ..extensions import Model
 
 
 class Role(enum.StrEnum):
@@ -37,7 +37,7 @@ def new_session_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -5,6 +5,7 @@ Functions flush but never commit; the request or CLI command commits once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 
@@ -69,10 +70,8 @@ def authenticate(username: str, password: str) -> User | None:
     """Return the enabled user with these credentials, or None."""
     user = get_user_by_username(username)
     if user is None:
-        try:
+        with contextlib.suppress(VerificationError):
             hasher.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
         return None
     try:
         hasher.verify(user.password_hash, password)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import hmac
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 
 from ..extensions import db, limiter

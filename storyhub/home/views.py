@@ -34,7 +34,8 @@ NEXT_STEPS: dict[Role, list[NextStep]] = {
         NextStep("themes.index", "Themes",
                  "See what the stories are saying, shape the themes and pin quotes."),
         NextStep("packs.index", "Workshop packs",
-                 "Build a pack for a Conversations for Change workshop and record what was agreed."),
+                 "Build a pack for a Conversations for Change workshop and record what was "
+                 "agreed."),
     ],
     Role.STAFF: [
         NextStep("library.index", "Story library",

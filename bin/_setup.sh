@@ -1,0 +1,44 @@
+# Shared by bin/run and bin/test: make .venv and install StoryHub into it (sourced, not run).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+
+missing=()
+for prog in ffmpeg ffprobe; do
+  command -v "$prog" >/dev/null 2>&1 || missing+=(ffmpeg)
+done
+if ! "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+  echo "StoryHub needs Python 3.11 or newer (found: $("$PYTHON" --version 2>&1))." >&2
+  echo "Install it with: sudo apt-get install python3.11 python3.11-venv" >&2
+  exit 1
+fi
+if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then
+  missing+=(python3-venv)
+fi
+for extra in "${STORYHUB_EXTRA_PACKAGES[@]:-}"; do
+  [ -n "$extra" ] || continue
+  prog="${extra%%:*}"; pkg="${extra#*:}"
+  command -v "$prog" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  uniq=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+  echo "StoryHub needs these system packages, which are missing: $uniq" >&2
+  echo "Install them with:  sudo apt-get update && sudo apt-get install -y $uniq" >&2
+  exit 1
+fi
+
+digest=$(cat setup.cfg constraints.txt | sha256sum | cut -c1-16)
+stamp=".venv/.installed-$digest-${STORYHUB_INSTALL_EXTRAS:-base}"
+# An install with the test extras also serves `bin/run`.
+if [ ! -f "$stamp" ] && [ ! -f ".venv/.installed-$digest-test" ]; then
+  [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+  echo "Installing StoryHub and its pinned dependencies into .venv (first time takes a few minutes)…"
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  target="."
+  [ -n "${STORYHUB_INSTALL_EXTRAS:-}" ] && target=".[${STORYHUB_INSTALL_EXTRAS}]"
+  .venv/bin/python -m pip install --quiet -c constraints.txt -e "$target"
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi

@@ -1,0 +1,5 @@
+"""Allow `python -m storyhub`."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,71 @@
+"""Every route, every role: anonymous users go to sign-in, the wrong role gets 403."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+from storyhub.accounts.models import Role
+
+# Routes anyone may reach: signing in, first-run set-up (needs a secret token), health, assets.
+PUBLIC_ENDPOINTS = {"static", "accounts.login", "accounts.first_admin", "home.health"}
+
+
+def _guarded_routes(app: Flask):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in PUBLIC_ENDPOINTS:
+            continue
+        view = app.view_functions[rule.endpoint]
+        roles = getattr(view, "allowed_roles", None)
+        assert roles is not None, (
+            f"{rule.endpoint} ({rule.rule}) has no role check: decorate it with role_required "
+            "or any_signed_in, or list it as public")
+        method = "GET" if "GET" in rule.methods else sorted(rule.methods - {"HEAD", "OPTIONS"})[0]
+        url = rule.rule
+        for arg in rule.arguments:
+            url = url.replace(f"<int:{arg}>", "1").replace(f"<{arg}>", "1")
+        yield rule.endpoint, method, url, roles
+
+
+def test_every_route_has_an_access_rule(app):
+    assert list(_guarded_routes(app))
+
+
+def test_anonymous_users_are_sent_to_sign_in(app, client):
+    for endpoint, method, url, _roles in _guarded_routes(app):
+        response = client.open(url, method=method)
+        assert response.status_code == 302, f"{endpoint} {method} {url}"
+        assert "/login" in response.headers["Location"], endpoint
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_roles_reach_only_their_routes(app, client, auth, make_user, role):
+    make_user(Role.ADMIN, username="someone")  # gives id-based routes something to find
+    auth.login_as(role)
+    for endpoint, method, url, roles in _guarded_routes(app):
+        if endpoint == "accounts.logout":
+            continue  # would end this test's session
+        response = client.open(url, method=method)
+        if role in roles:
+            assert response.status_code != 403, f"{role} should reach {endpoint} {url}"
+            assert "/login" not in response.headers.get("Location", ""), endpoint
+        else:
+            assert response.status_code == 403, f"{role} must not reach {endpoint} {url}"
+            assert b"You do not have access to this page" in response.data
+
+
+def test_first_admin_setup_link_works_once(app, client, runner):
+    from storyhub.accounts import setup
+
+    assert client.get("/setup?token=guess").status_code == 404
+    token = setup.issue_token(app.instance_path)
+    assert client.get("/setup?token=wrong").status_code == 404
+    page = client.get(f"/setup?token={token}")
+    assert page.status_code == 200
+    response = client.post(f"/setup?token={token}", data={
+        "display_name": "Ada Admin", "username": "ada", "new_password": "a long passphrase",
+        "confirm": "a long passphrase"})
+    assert response.status_code == 302
+    assert client.get("/admin/users").status_code == 200
+    # The link is spent: a second visitor cannot make another admin.
+    assert app.test_client().get(f"/setup?token={token}").status_code == 404

@@ -1,0 +1,38 @@
+"""The storyhub command line."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from storyhub.accounts.models import Role, User
+from storyhub.extensions import db
+
+
+def test_create_user(app, runner):
+    result = runner.invoke(args=["create-user", "ada", "--role", "admin", "--name", "Ada",
+                                 "--password-stdin"], input="a long passphrase\n")
+    assert result.exit_code == 0, result.output
+    assert "Created admin “ada”" in result.output
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.username == "ada"))
+        assert user.role is Role.ADMIN and user.display_name == "Ada"
+
+
+def test_create_user_refuses_weak_password_and_stores_nothing(app, runner):
+    result = runner.invoke(args=["create-user", "bob", "--role", "staff", "--password-stdin"],
+                           input="short\n")
+    assert result.exit_code != 0
+    assert "at least 10 characters" in result.output
+    assert "Nothing was created" in result.output
+    with app.app_context():
+        assert db.session.scalar(select(User).where(User.username == "bob")) is None
+
+
+def test_schema_matches_models(app):
+    """The migrations build exactly the schema the models describe."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with app.app_context(), db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+    assert diff == []
