@@ -27,9 +27,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                           config.database_uri(app.config["DATABASE_URL"], app.instance_path))
     app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_UPLOAD_MB"]) * 1024 * 1024
 
-    from . import audit, database, jobs, security  # noqa: F401  (audit: its model must be known)
+    from . import audit, database, jobs, security, storage  # noqa: F401  (audit: its model)
     from .accounts import auth
     from .accounts import models as _accounts_models  # noqa: F401
+    from .stories import models as _stories_models  # noqa: F401
     from .extensions import csrf, db, limiter, migrate
 
     db.init_app(app)
@@ -40,14 +41,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     security.init_app(app)
     jobs.init_app(app)
+    storage.init_app(app)
 
     from .accounts.views import bp as accounts_bp
     from .admin.views import bp as admin_bp
     from .home.views import bp as home_bp
+    from .stories.views import bp as stories_bp
 
     app.register_blueprint(home_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(stories_bp)
 
     from . import cli
 

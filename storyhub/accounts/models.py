@@ -7,8 +7,8 @@ import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Enum, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..database import utcnow
 from ..extensions import Model
@@ -37,6 +37,18 @@ def new_session_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+class Site(Model):
+    """A probation office or project where stories are gathered."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+
+    def __repr__(self) -> str:
+        return f"<Site {self.id}>"
+
+
 class User(UserMixin, Model):
     __tablename__ = "users"
 
@@ -52,6 +64,10 @@ class User(UserMixin, Model):
     session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Reporters see their own site's stories; `all_sites` lets a lead reporter see every site.
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id", ondelete="SET NULL"))
+    all_sites: Mapped[bool] = mapped_column(default=False)
+    site: Mapped[Site | None] = relationship()
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_token}"

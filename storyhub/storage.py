@@ -1,0 +1,129 @@
+"""Where audio and documents live: one small interface, a local (or shared-mount) folder today.
+
+Files are written under a temporary name and renamed into place, so a reader never sees half a
+file. Keys are chosen by StoryHub, never taken from a user's filename.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import uuid
+from pathlib import Path
+from typing import IO
+
+from flask import Flask, current_app
+
+_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9/_.-]{0,200}$")
+
+
+class StorageFull(OSError):
+    """The storage has no room left."""
+
+
+class LocalStorage:
+    """Files in a folder: the instance folder by default, or a mount shared with workers."""
+
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root)
+        self.tmp = self.root / "tmp"
+        self.tmp.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def _path(self, key: str) -> Path:
+        if not _KEY_RE.match(key) or ".." in key:
+            raise ValueError(f"bad storage key {key!r}")
+        return self.root / key
+
+    def new_key(self, prefix: str, filename: str) -> str:
+        return f"{prefix}/{uuid.uuid4().hex}/{filename}"
+
+    def temp_file(self, suffix: str = "") -> IO[bytes]:
+        """Return an open temporary file on the same filesystem as the stored files."""
+        return tempfile.NamedTemporaryFile(dir=self.tmp, suffix=suffix, delete=False)  # noqa: SIM115
+
+    def temp_path(self, suffix: str = "") -> Path:
+        with self.temp_file(suffix) as fh:
+            return Path(fh.name)
+
+    def put(self, source: Path, key: str) -> None:
+        """Move `source` (a temp file in this storage) into place as `key`."""
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.replace(source, target)
+
+    def path(self, key: str) -> Path:
+        """Return a local path to read `key` from."""
+        return self._path(key)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        # Remove the now-empty per-object folder.
+        try:
+            path.parent.rmdir()
+        except OSError:
+            pass
+
+    def size(self, key: str) -> int:
+        return self._path(key).stat().st_size
+
+
+def init_app(app: Flask) -> None:
+    """Set up the app's storage and stream uploads straight into it."""
+    root = app.config.get("STORAGE_DIR") or os.path.join(app.instance_path, "storage")
+    storage = LocalStorage(root)
+    app.extensions["storage"] = storage
+
+    class StreamingRequest(app.request_class):  # type: ignore[name-defined,misc]
+        def _get_file_stream(self, total_content_length, content_type, filename=None,
+                             content_length=None):
+            # Uploads go to disk next to the stored files, never whole into memory; the
+            # temporary file disappears when the request ends.
+            return tempfile.NamedTemporaryFile(dir=storage.tmp, suffix=".upload")  # noqa: SIM115
+
+    app.request_class = StreamingRequest
+    listen_for_transactions(app)
+
+
+def get_storage() -> LocalStorage:
+    return current_app.extensions["storage"]
+
+
+# Files put into storage during a database transaction are removed again if it does not commit,
+# so no file is ever left without its row (and, as files go in last, no row without its file).
+_PENDING = "storyhub_new_files"
+
+
+def track_new_file(session, key: str) -> None:
+    session.info.setdefault(_PENDING, []).append(key)
+
+
+def _forget(session, *_args) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def _remove_uncommitted(session, *_args) -> None:
+    keys = session.info.pop(_PENDING, None)
+    if keys:
+        storage = get_storage()
+        for key in keys:
+            storage.delete(key)
+
+
+def listen_for_transactions(app: Flask) -> None:
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from .extensions import db
+
+    if not event.contains(Session, "after_commit", _forget):
+        event.listen(Session, "after_commit", _forget)
+        event.listen(Session, "after_soft_rollback", _remove_uncommitted)
+
+    @app.teardown_appcontext
+    def _cleanup(_exc):
+        _remove_uncommitted(db.session())
