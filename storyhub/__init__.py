@@ -30,8 +30,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from . import audit, database, jobs, security, storage  # noqa: F401  (audit: its model)
     from .accounts import auth
     from .accounts import models as _accounts_models  # noqa: F401
-    from .stories import models as _stories_models  # noqa: F401
     from .extensions import csrf, db, limiter, migrate
+    from .stories import models as _stories_models  # noqa: F401
 
     db.init_app(app)
     database.init_app(app)

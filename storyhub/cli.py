@@ -113,7 +113,10 @@ def create_user_command(username: str, role: str, display_name: str,
 
 def init_app(app: Flask) -> None:
     """Register StoryHub's commands on `app.cli`."""
+    from .stories.importer import import_command
+
     app.cli.add_command(create_user_command)
+    app.cli.add_command(import_command)
 
 
 def _create_app():

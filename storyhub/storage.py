@@ -6,6 +6,7 @@ file. Keys are chosen by StoryHub, never taken from a user's filename.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -63,10 +64,8 @@ class LocalStorage:
         path = self._path(key)
         path.unlink(missing_ok=True)
         # Remove the now-empty per-object folder.
-        try:
+        with contextlib.suppress(OSError):
             path.parent.rmdir()
-        except OSError:
-            pass
 
     def size(self, key: str) -> int:
         return self._path(key).stat().st_size

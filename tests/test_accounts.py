@@ -48,7 +48,7 @@ def test_passwords_are_stored_as_argon2(app, make_user):
 def test_short_password_is_refused(client, auth):
     auth.login_as(Role.ADMIN)
     response = client.post("/admin/users/new", data={
-        "username": "newbie", "display_name": "New", "role": "reporter",
+        "username": "newbie", "display_name": "New", "role": "reporter", "site": "0",
         "new_password": "short", "confirm": "short"})
     assert response.status_code == 200
     assert "at least 10 characters" in response.get_data(as_text=True)
@@ -101,7 +101,7 @@ def test_disabled_users_old_cookie_stops_working(app, client, auth, make_user):
     with app.app_context():
         rita = db.session.scalar(select(User).where(User.username == "rita"))
     response = client.post(f"/admin/users/{rita.id}", data={
-        "display_name": "Rita", "role": "reporter"})  # checkbox left out = disabled
+        "display_name": "Rita", "role": "reporter", "site": "0"})  # checkbox left out = disabled
     assert response.status_code == 302
     assert copied.get("/").status_code == 302
     assert victim_client.get("/").status_code == 302
@@ -139,12 +139,12 @@ def test_admin_reset_forces_password_change(app, client, auth, make_user):
 def test_admin_creates_edits_and_audits_users(app, client, auth):
     admin_id = auth.login_as(Role.ADMIN)
     response = client.post("/admin/users/new", data={
-        "username": "Peer.Mentor", "display_name": "Pat", "role": "reporter",
+        "username": "Peer.Mentor", "display_name": "Pat", "role": "reporter", "site": "0",
         "new_password": "long enough pass", "confirm": "long enough pass"},
         follow_redirects=True)
     assert "Account “peer.mentor” created as Community reporter" in response.get_data(as_text=True)
     duplicate = client.post("/admin/users/new", data={
-        "username": "peer.mentor", "display_name": "Pat 2", "role": "staff",
+        "username": "peer.mentor", "display_name": "Pat 2", "role": "staff", "site": "0",
         "new_password": "long enough pass", "confirm": "long enough pass"})
     assert "already taken" in duplicate.get_data(as_text=True)
     with app.app_context():
@@ -154,7 +154,7 @@ def test_admin_creates_edits_and_audits_users(app, client, auth):
             AuditEvent.actor_id == admin_id)).all()
     assert "user.create" in actions
     client.post(f"/admin/users/{pat.id}", data={"display_name": "Pat", "role": "facilitator",
-                                                "enabled": "y"})
+                                                "enabled": "y", "site": "0"})
     with app.app_context():
         assert db.session.get(User, pat.id).role is Role.FACILITATOR
     assert b"user.update" in client.get("/admin/audit").data
@@ -162,8 +162,9 @@ def test_admin_creates_edits_and_audits_users(app, client, auth):
 
 def test_last_admin_cannot_lock_everyone_out(app, client, auth):
     admin_id = auth.login_as(Role.ADMIN)
-    response = client.post(f"/admin/users/{admin_id}", data={"display_name": "Me",
-                                                             "role": "staff", "enabled": "y"},
+    response = client.post(f"/admin/users/{admin_id}",
+                           data={"display_name": "Me", "role": "staff", "enabled": "y",
+                                 "site": "0"},
                            follow_redirects=True)
     assert "cannot disable yourself or remove your own admin role" in response.get_data(
         as_text=True)
@@ -211,3 +212,21 @@ class TestWithCsrf:
                                data={"username": "rita", "password": PASSWORD,
                                      "csrf_token": token})
         assert response.status_code == 302
+
+
+def test_admin_adds_site_and_assigns_reporter(app, client, auth, make_user):
+    from storyhub.accounts.models import Site
+
+    rita = make_user(Role.REPORTER, username="rita")
+    auth.login_as(Role.ADMIN)
+    response = client.post("/admin/sites", data={"name": "Leeds  Office"}, follow_redirects=True)
+    assert "Site “Leeds Office” added" in response.get_data(as_text=True)
+    again = client.post("/admin/sites", data={"name": "leeds office"})
+    assert "There is already a site called" in again.get_data(as_text=True)
+    with app.app_context():
+        site_id = db.session.scalar(select(Site.id))
+    client.post(f"/admin/users/{rita}", data={"display_name": "Rita", "role": "reporter",
+                                              "enabled": "y", "site": str(site_id)})
+    with app.app_context():
+        assert db.session.get(User, rita).site_id == site_id
+    assert "Leeds Office" in client.get("/admin/users").get_data(as_text=True)

@@ -37,7 +37,13 @@ class ChangePasswordForm(NewPasswordMixin, FlaskForm):
     submit = SubmitField("Change password")
 
 
-class UserForm(FlaskForm):
+class SiteFieldsMixin:
+    site = SelectField("Site", coerce=int,
+                       description="Reporters see the stories gathered at their own site.")
+    all_sites = BooleanField("Can see stories from every site (lead reporter)")
+
+
+class UserForm(SiteFieldsMixin, FlaskForm):
     display_name = StringField("Name shown in StoryHub",
                                validators=[DataRequired(), Length(max=120)])
     role = SelectField("Role", choices=ROLE_CHOICES)
@@ -45,7 +51,7 @@ class UserForm(FlaskForm):
     submit = SubmitField("Save")
 
 
-class NewUserForm(NewPasswordMixin, FlaskForm):
+class NewUserForm(NewPasswordMixin, SiteFieldsMixin, FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(min=2, max=64)],
                            description="Lower-case letters, digits, dots or dashes. "
                                        "Not an email address.",
@@ -56,6 +62,12 @@ class NewUserForm(NewPasswordMixin, FlaskForm):
     must_change = BooleanField("Ask them to choose their own password when they first sign in",
                                default=True)
     submit = SubmitField("Create account")
+
+
+class SiteForm(FlaskForm):
+    name = StringField("Site name", validators=[DataRequired(), Length(max=120)],
+                       description="e.g. the probation office, hostel or project.")
+    submit = SubmitField("Add site")
 
 
 class ResetPasswordForm(NewPasswordMixin, FlaskForm):

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from .. import audit
 from ..database import utcnow
 from ..extensions import db
-from .models import Role, User, new_session_token
+from .models import Role, Site, User, new_session_token
 
 logger = logging.getLogger(__name__)
 hasher = PasswordHasher()
@@ -47,7 +47,8 @@ def get_user_by_username(username: str) -> User | None:
 
 
 def create_user(username: str, display_name: str, role: Role | str, password: str,
-                actor_id: int | None = None, must_change_password: bool = False) -> User:
+                actor_id: int | None = None, must_change_password: bool = False,
+                site_id: int | None = None, all_sites: bool = False) -> User:
     """Create an account; raise AccountError if the username is taken or the password is weak."""
     username = normalise_username(username)
     if not USERNAME_RE.match(username):
@@ -58,7 +59,8 @@ def create_user(username: str, display_name: str, role: Role | str, password: st
     check_password_rules(password)
     user = User(username=username, display_name=display_name.strip() or username,
                 role=Role(role), password_hash=hasher.hash(password),
-                must_change_password=must_change_password)
+                must_change_password=must_change_password, site_id=site_id or None,
+                all_sites=all_sites)
     db.session.add(user)
     db.session.flush()
     audit.record("user.create", actor_id, "user", user.id, f"role={user.role.value}")
@@ -112,7 +114,8 @@ def set_password(user: User, password: str, actor_id: int | None,
 
 
 def update_user(user: User, display_name: str, role: Role | str, enabled: bool,
-                actor_id: int | None) -> None:
+                actor_id: int | None, site_id: int | None = None,
+                all_sites: bool = False) -> None:
     """Change a user's name, role or enabled state; a role change or disabling ends sessions."""
     role = Role(role)
     if user.id == actor_id and (not enabled or role is not Role.ADMIN):
@@ -126,12 +129,29 @@ def update_user(user: User, display_name: str, role: Role | str, enabled: bool,
         changes.append(f"role={role.value}")
     if enabled != user.enabled:
         changes.append("enabled" if enabled else "disabled")
+    if (site_id or None) != user.site_id or all_sites != user.all_sites:
+        changes.append(f"site={site_id or '-'}{'+all' if all_sites else ''}")
+        # Seeing fewer stories takes effect at once: end sessions as for a role change.
+        end_sessions(user)
+    user.site_id = site_id or None
+    user.all_sites = all_sites
     user.display_name = display_name.strip() or user.username
     if role is not user.role or not enabled:
         end_sessions(user)
     user.role = role
     user.enabled = enabled
     audit.record("user.update", actor_id, "user", user.id, ",".join(changes) or None)
+
+
+def create_site(name: str, actor_id: int | None) -> Site:
+    name = " ".join(name.split())
+    if db.session.scalar(select(Site).where(func.lower(Site.name) == name.lower())):
+        raise AccountError(f"There is already a site called “{name}”.")
+    site = Site(name=name)
+    db.session.add(site)
+    db.session.flush()
+    audit.record("site.create", actor_id, "site", site.id)
+    return site
 
 
 def count_enabled_admins() -> int:

@@ -8,12 +8,17 @@ from sqlalchemy import select
 
 from ..accounts import service
 from ..accounts.auth import role_required
-from ..accounts.forms import NewUserForm, ResetPasswordForm, UserForm
-from ..accounts.models import Role, User
+from ..accounts.forms import NewUserForm, ResetPasswordForm, SiteForm, UserForm
+from ..accounts.models import Role, Site, User
 from ..audit import AuditEvent
 from ..extensions import db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
+
+
+def _site_choices(form) -> None:
+    sites = db.session.scalars(select(Site).order_by(Site.name)).all()
+    form.site.choices = [(0, "No site")] + [(s.id, s.name) for s in sites]
 
 
 def _get_user(user_id: int) -> User:
@@ -34,11 +39,13 @@ def users():
 @role_required(Role.ADMIN)
 def new_user():
     form = NewUserForm()
+    _site_choices(form)
     if form.validate_on_submit():
         try:
             user = service.create_user(form.username.data, form.display_name.data, form.role.data,
                                        form.new_password.data, actor_id=current_user.id,
-                                       must_change_password=form.must_change.data)
+                                       must_change_password=form.must_change.data,
+                                       site_id=form.site.data, all_sites=form.all_sites.data)
         except service.AccountError as exc:
             flash(str(exc), "error")
         else:
@@ -54,12 +61,15 @@ def new_user():
 def edit_user(user_id: int):
     user = _get_user(user_id)
     form = UserForm(obj=user) if request.method == "GET" else UserForm()
+    _site_choices(form)
     if request.method == "GET":
         form.role.data = user.role.value
+        form.site.data = user.site_id or 0
     if form.validate_on_submit():
         try:
             service.update_user(user, form.display_name.data, form.role.data, form.enabled.data,
-                                actor_id=current_user.id)
+                                actor_id=current_user.id, site_id=form.site.data,
+                                all_sites=form.all_sites.data)
         except service.AccountError as exc:
             db.session.rollback()
             flash(str(exc), "error")
@@ -102,3 +112,21 @@ def audit_log():
                          per_page=50, error_out=False)
     names = {row.id: row.username for row in db.session.execute(select(User.id, User.username))}
     return render_template("admin/audit.html", events=events, names=names)
+
+
+@bp.route("/sites", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def sites():
+    form = SiteForm()
+    if form.validate_on_submit():
+        try:
+            site = service.create_site(form.name.data, current_user.id)
+        except service.AccountError as exc:
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash(f"Site “{site.name}” added. Assign people to it from People and roles.",
+                  "success")
+            return redirect(url_for("admin.sites"))
+    all_sites = db.session.scalars(select(Site).order_by(Site.name)).all()
+    return render_template("admin/sites.html", form=form, sites=all_sites)

@@ -26,7 +26,7 @@ NEXT_STEPS: dict[Role, list[NextStep]] = {
         NextStep("stories.new", "Add a story",
                  "Record a story on this phone, or upload a recording, with the storyteller's "
                  "consent."),
-        NextStep("stories.index", "Your stories",
+        NextStep("stories.index", "Stories",
                  "See the stories you gathered, check transcripts and fix names it got wrong."),
     ],
     Role.FACILITATOR: [
@@ -44,6 +44,7 @@ NEXT_STEPS: dict[Role, list[NextStep]] = {
     Role.ADMIN: [
         NextStep("admin.users", "People and roles",
                  "Create accounts, change roles, disable accounts and reset passwords."),
+        NextStep("admin.sites", "Sites", "The offices and projects where stories are gathered."),
         NextStep("admin.audit_log", "Audit log", "See who did what, and when."),
         NextStep("stories.index", "Stories", "Oversee the stories held and their consent."),
     ],

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import Select, select
+from sqlalchemy import false as sa_false
 
 from .. import audit
 from ..accounts.models import Role, User
@@ -23,8 +24,17 @@ from ..extensions import db
 from ..storage import StorageFull, get_storage, track_new_file
 from . import audio, consent
 from .consent import Scope
-from .models import (Consent, ConsentMethod, Recording, Story, StoryStatus, Storyteller,
-                     StorytellerIdentity, StorytellerRole, StoryType)
+from .models import (
+    Consent,
+    ConsentMethod,
+    Recording,
+    Story,
+    StoryStatus,
+    Storyteller,
+    StorytellerIdentity,
+    StorytellerRole,
+    StoryType,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +236,7 @@ def visible_stories(actor: User) -> Select:
         if actor.all_sites:
             return query
         return query.where((Story.site_id == actor.site_id) | (Story.reporter_id == actor.id))
-    return query.where(False)
+    return query.where(sa_false())
 
 
 def can_view(actor: User, story: Story) -> bool:

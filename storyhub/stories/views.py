@@ -5,8 +5,17 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import (Blueprint, abort, flash, jsonify, redirect, render_template, request,
-                   send_file, url_for)
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
@@ -31,10 +40,11 @@ def _wants_json() -> bool:
 
 
 def _site_choices(form: StoryForm) -> None:
+    sites: list[Site]
     if current_user.role is Role.REPORTER and not current_user.all_sites:
         sites = [current_user.site] if current_user.site else []
     else:
-        sites = db.session.scalars(select(Site).order_by(Site.name)).all()
+        sites = list(db.session.scalars(select(Site).order_by(Site.name)))
     form.site.choices = [(s.id, s.name) for s in sites] or [(0, "No site set")]
     if request.method == "GET" and current_user.site_id:
         form.site.data = current_user.site_id

@@ -1,0 +1,80 @@
+"""`storyhub import`: stories gathered offline come in with their consent, file by file."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+
+import pytest
+from sqlalchemy import func, select
+
+from storyhub.accounts.models import Role
+from storyhub.extensions import db
+from storyhub.stories.models import Recording, Story
+
+
+@pytest.fixture
+def folder(tmp_path):
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    folder = tmp_path / "gathered"
+    folder.mkdir()
+    for name, text in (("hostel.wav", "I had nowhere to live when I came out."),
+                       ("mentor.wav", "My peer mentor came with me to the job centre.")):
+        subprocess.run(["espeak-ng", "-w", str(folder / name), text], check=True)
+    (folder / "empty.wav").write_bytes(b"")
+    shutil.copy(folder / "hostel.wav", folder / "no-consent.wav")
+    return folder
+
+
+def _write_csv(path, rows):
+    fields = ["file", "title", "storyteller_role", "story_type", "recorded_on",
+              "consent_given_on", "consent_method", "spoken_at_seconds",
+              "consent_transcribe_analyse", "consent_quote_in_packs", "tags"]
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_import_reports_each_file(app, runner, make_user, folder, tmp_path):
+    make_user(Role.REPORTER, username="rita")
+    base = {"storyteller_role": "person_on_probation", "story_type": "snapshot",
+            "recorded_on": "2026-10-01", "consent_given_on": "2026-10-01",
+            "consent_method": "spoken", "spoken_at_seconds": "0",
+            "consent_transcribe_analyse": "yes"}
+    consents = tmp_path / "consents.csv"
+    _write_csv(consents, [
+        {**base, "file": "hostel.wav", "title": "Nowhere to live", "tags": "housing"},
+        {**base, "file": "mentor.wav", "title": "Peer mentor", "consent_quote_in_packs": "y"},
+        {**base, "file": "empty.wav", "title": "Empty"},
+        {**base, "file": "../escape.wav", "title": "Outside"},
+        {**base, "file": "hostel.wav", "title": "Again"},
+    ])
+    result = runner.invoke(args=["import", str(folder), "--consents", str(consents),
+                                 "--as", "rita"])
+    assert result.exit_code == 1, result.output
+    out = result.output
+    assert "Importing stories" in out
+    assert "OK   hostel.wav" in out and "OK   mentor.wav" in out
+    assert "The file is empty" in out
+    assert "must be inside the import folder" in out
+    assert "already been uploaded" in out
+    assert "no-consent.wav  Not imported: no consent row" in out
+    assert "2 of 6 recordings stored." in out
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Story.id))) == 2
+        assert db.session.scalar(select(func.count(Recording.id))) == 2
+        story = db.session.scalar(select(Story).where(Story.title == "Nowhere to live"))
+        assert story.tag_list == ["housing"]
+        assert story.consent.transcribe_analyse and not story.consent.quote_in_packs
+
+
+def test_import_needs_a_known_account(runner, folder, tmp_path):
+    consents = tmp_path / "consents.csv"
+    _write_csv(consents, [])
+    result = runner.invoke(args=["import", str(folder), "--consents", str(consents),
+                                 "--as", "nobody"])
+    assert result.exit_code != 0
+    assert "No active account called “nobody”" in result.output
