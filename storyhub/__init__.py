@@ -31,7 +31,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .accounts import auth
     from .accounts import models as _accounts_models  # noqa: F401
     from .extensions import csrf, db, limiter, migrate
+    from .jobs import models as _jobs_models  # noqa: F401
     from .stories import models as _stories_models  # noqa: F401
+    from .transcripts import models as _transcripts_models  # noqa: F401
 
     db.init_app(app)
     database.init_app(app)
@@ -47,11 +49,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .admin.views import bp as admin_bp
     from .home.views import bp as home_bp
     from .stories.views import bp as stories_bp
+    from .transcripts.views import bp as transcripts_bp
 
     app.register_blueprint(home_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(stories_bp)
+    app.register_blueprint(transcripts_bp)
 
     from . import cli
 

@@ -25,6 +25,24 @@ DEFAULTS: dict[str, Any] = {
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "MAX_UPLOAD_MB": 500,
     "MAX_AUDIO_HOURS": 3.0,
+    # Background jobs: a worker holds a job by a lease it renews; the reaper re-sends lost jobs.
+    "JOB_LEASE_SECONDS": 60,
+    "JOB_HEARTBEAT_SECONDS": 5,
+    "JOB_REAP_SECONDS": 15,
+    "JOB_RESEND_SECONDS": 300,
+    "JOB_MAX_ATTEMPTS": 3,
+    # Transcription. WHISPER_MODEL is a model name or a local path; empty means the bundled
+    # offline tiny.en model. A GPU worker sets WHISPER_DEVICE=cuda, WHISPER_COMPUTE_TYPE=float16.
+    "WHISPER_ENGINE": "faster-whisper",
+    "WHISPER_MODEL": "",
+    "WHISPER_DEVICE": "cpu",
+    "WHISPER_COMPUTE_TYPE": "int8",
+    "WHISPER_THREADS": 0,
+    "WHISPER_BEAM_SIZE": 5,
+    "WHISPER_LANGUAGE": "",
+    "WHISPER_BATCH_SIZE": 0,
+    "WHISPER_VAD": True,
+    "LOW_CONFIDENCE": 0.5,
 }
 
 

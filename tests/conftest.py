@@ -75,7 +75,6 @@ def app(migrated, tmp_path, monkeypatch, config_overrides):
         "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
         "RATELIMIT_STORAGE_URI": os.environ.get("STORYHUB_TEST_RATELIMIT_STORAGE_URI",
                                                 "memory://"),
-        "JOBS_EAGER": True,
     }
     config.update(config_overrides)
     app = create_app(config)

@@ -214,6 +214,10 @@ def create_story(new: NewStory, terms: NewConsent, upload: Path, actor: User) ->
             track_new_file(db.session, key)
         audit.record("story.create", actor.id, "story", story.id,
                      f"scopes={','.join(sorted(s.value for s in terms.scopes))}")
+        if Scope.TRANSCRIBE_ANALYSE in terms.scopes:
+            from ..transcripts.service import start_transcription
+
+            start_transcription(story, actor.id)
         logger.info("Story %s stored: %.1fs of %s audio", story.id, decoded, info.container)
         return story
     except OSError as exc:

@@ -138,9 +138,12 @@ def _get_or_abort(story_id: int):
 @role_required(*READERS)
 def show(story_id: int):
     story = _get_or_abort(story_id)
+    from ..transcripts.service import status_of
+
     playable = consent_rules.check(story, Scope.TRANSCRIBE_ANALYSE)
     return render_template("stories/show.html", story=story, Scope=Scope,
-                           playback_refused=playable, format_duration=format_duration)
+                           playback_refused=playable, format_duration=format_duration,
+                           job_error=status_of(story)["error"])
 
 
 @bp.route("/<int:story_id>/audio")

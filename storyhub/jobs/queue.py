@@ -7,8 +7,10 @@ Scale-out: set STORYHUB_BROKER_URL (e.g. redis://host:6379/0) and start more wor
 from __future__ import annotations
 
 import os
+import threading
 
 from celery import Celery, Task
+from celery.signals import worker_ready
 from flask import Flask
 
 QUEUES = ("default", "transcribe", "analysis")
@@ -52,8 +54,20 @@ def init_app(app: Flask) -> Celery:
         worker_prefetch_multiplier=1,
         task_default_queue="default",
         broker_connection_retry_on_startup=True,
-        task_always_eager=bool(app.config.get("JOBS_EAGER", False)),
+        broker_connection_timeout=3,
+        task_create_missing_queues=True,
     )
     celery.set_default()
     app.extensions["celery"] = celery
+
+    from . import service
+
+    service.init_app(app)
+    # Task modules register their tasks on this Celery app.
+    from ..transcripts import tasks as _transcribe_tasks  # noqa: F401
+
+    @worker_ready.connect(weak=False)
+    def _start_reaper(**_kwargs):
+        service.start_reaper(app, threading.Event())
+
     return celery

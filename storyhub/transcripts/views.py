@@ -1,0 +1,137 @@
+"""Transcript pages: live status, retry, the editor, and exports."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+
+from ..accounts.auth import role_required
+from ..accounts.models import Role
+from ..extensions import db
+from ..stories import service as stories
+from ..stories.consent import ConsentRefused
+from . import editing, service
+
+bp = Blueprint("transcripts", __name__, url_prefix="/stories", template_folder="templates")
+WORKERS = (Role.REPORTER, Role.FACILITATOR, Role.ADMIN)
+EXPORTS = {"txt": ("text/plain", editing.to_text), "vtt": ("text/vtt", editing.to_vtt),
+           "srt": ("application/x-subrip", editing.to_srt),
+           "json": ("application/json", editing.to_json)}
+
+
+def _story(story_id: int):
+    try:
+        return stories.get_story(story_id, current_user)
+    except LookupError:
+        abort(404)
+    except PermissionError:
+        abort(403)
+
+
+@bp.route("/<int:story_id>/status")
+@role_required(*WORKERS)
+def status(story_id: int):
+    return jsonify(service.status_of(_story(story_id)))
+
+
+@bp.route("/<int:story_id>/transcribe", methods=["POST"])
+@role_required(*WORKERS)
+def transcribe(story_id: int):
+    story = _story(story_id)
+    try:
+        service.start_transcription(story, current_user.id)
+        db.session.commit()
+    except (ConsentRefused, service.TranscriptError) as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        flash("Transcription queued. This page shows its progress.", "success")
+    return redirect(url_for("stories.show", story_id=story.id))
+
+
+@bp.route("/<int:story_id>/transcript")
+@role_required(*WORKERS)
+def editor(story_id: int):
+    story = _story(story_id)
+    transcript = service.get_transcript(story)
+    if transcript is None:
+        flash("This story has not been transcribed yet.", "info")
+        return redirect(url_for("stories.show", story_id=story.id))
+    return render_template("transcripts/editor.html", story=story, transcript=transcript,
+                           low=float(request.args.get("low", 0) or 0) or None)
+
+
+@bp.route("/<int:story_id>/transcript/segments/<int:segment_id>", methods=["POST"])
+@role_required(*WORKERS)
+def edit_segment(story_id: int, segment_id: int):
+    story = _story(story_id)
+    payload = request.get_json(silent=True) or request.form
+    try:
+        segment = service.edit_segment(story, segment_id, str(payload.get("text", "")),
+                                       current_user.id)
+        db.session.commit()
+    except LookupError:
+        abort(404)
+    except (ConsentRefused, service.TranscriptError) as exc:
+        db.session.rollback()
+        return jsonify({"error": str(exc)}), 422
+    return jsonify({"id": segment.id, "text": segment.text, "words": [
+        {"text": w.text, "start": w.start, "end": w.end, "probability": w.probability,
+         "edited": w.edited} for w in segment.words]})
+
+
+@bp.route("/<int:story_id>/transcript/speakers", methods=["POST"])
+@role_required(*WORKERS)
+def speakers(story_id: int):
+    story = _story(story_id)
+    names = {key[len("speaker-"):]: value for key, value in request.form.items()
+             if key.startswith("speaker-")}
+    try:
+        service.rename_speakers(story, names, current_user.id)
+        db.session.commit()
+        flash("Speaker names saved.", "success")
+    except (ConsentRefused, service.TranscriptError) as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("transcripts.editor", story_id=story.id))
+
+
+@bp.route("/<int:story_id>/transcript/review", methods=["POST"])
+@role_required(*WORKERS)
+def review(story_id: int):
+    story = _story(story_id)
+    try:
+        service.mark_reviewed(story, current_user.id)
+        db.session.commit()
+        flash("Transcript marked as reviewed. It can now be used for themes.", "success")
+    except (ConsentRefused, service.TranscriptError) as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("transcripts.editor", story_id=story.id))
+
+
+@bp.route("/<int:story_id>/transcript.<fmt>")
+@role_required(*WORKERS)
+def export(story_id: int, fmt: str):
+    if fmt not in EXPORTS:
+        abort(404)
+    story = _story(story_id)
+    transcript = service.get_transcript(story)
+    if transcript is None:
+        abort(404)
+    mimetype, render = EXPORTS[fmt]
+    response = Response(render(transcript), mimetype=mimetype)
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="story-{story.id}-transcript.{fmt}"')
+    response.headers["Cache-Control"] = "no-store"
+    return response
