@@ -75,6 +75,8 @@ def app(migrated, tmp_path, monkeypatch, config_overrides):
         "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
         "RATELIMIT_STORAGE_URI": os.environ.get("STORYHUB_TEST_RATELIMIT_STORAGE_URI",
                                                 "memory://"),
+        # Empty: the embedded queue in this test's instance folder.
+        "BROKER_URL": os.environ.get("STORYHUB_TEST_BROKER_URL", ""),
     }
     config.update(config_overrides)
     app = create_app(config)
