@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, render_template, request
+import errno
+import logging
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import InternalServerError
+
+logger = logging.getLogger(__name__)
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
@@ -50,8 +56,22 @@ def _error_page(error):
                            description=description), code
 
 
+def _os_error(error: OSError):
+    if error.errno != errno.ENOSPC:
+        logger.exception("Unexpected OS error", exc_info=error)
+        return _error_page(InternalServerError())
+    logger.error("Storage is full: a request was refused")
+    message = ("The server's storage is full, so nothing was saved. Nothing has been stored. "
+               "Tell your StoryHub admin.")
+    if request.headers.get("X-Requested-With") == "storyhub-recorder":
+        return jsonify({"error": message, "link": None}), 507
+    return render_template("error.html", code=507, title="The server's storage is full",
+                           advice="Tell your StoryHub admin.", description=message), 507
+
+
 def init_app(app: Flask) -> None:
     """Add security headers to every response and register friendly error pages."""
     app.after_request(_set_headers)
     for code in ERROR_MESSAGES:
         app.register_error_handler(code, _error_page)
+    app.register_error_handler(OSError, _os_error)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +11,7 @@ import sqlalchemy as sa
 from storyhub import create_app
 from storyhub.accounts import service
 from storyhub.accounts.models import Role
-from storyhub.extensions import db
+from storyhub.extensions import db, limiter
 
 PASSWORD = "correct horse battery"
 _counter = itertools.count(1)
@@ -71,8 +70,6 @@ def app(migrated, tmp_path, monkeypatch, config_overrides):
         "SECRET_KEY": "test-secret",
         "WTF_CSRF_ENABLED": False,
         "SESSION_COOKIE_SECURE": False,
-        # Redis keeps counts between tests: give each test its own rate-limit keys.
-        "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
         "RATELIMIT_STORAGE_URI": os.environ.get("STORYHUB_TEST_RATELIMIT_STORAGE_URI",
                                                 "memory://"),
         # Empty: the embedded queue in this test's instance folder.
@@ -81,6 +78,7 @@ def app(migrated, tmp_path, monkeypatch, config_overrides):
     config.update(config_overrides)
     app = create_app(config)
     with app.app_context():
+        limiter.reset()  # Redis keeps sign-in counts between tests
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(table.delete())
         db.session.commit()

@@ -314,3 +314,48 @@ def test_withdrawn_consent_stops_a_queued_job(app, make_user):
         assert db.session.scalar(select(func.count(Transcript.id))) == 0
     job = job_of(app, story_id)
     assert job.status is JobStatus.FAILED and "withdrew their consent" in job.error
+
+
+def test_two_workers_share_the_queue(app, make_user, tmp_path):
+    """Scale-out: two worker processes on one queue (Redis in CI's PostgreSQL run)."""
+    reporter = make_user(Role.REPORTER)
+    folder = tmp_path / "speech"
+    folder.mkdir()
+    from .speech import PARAGRAPHS, espeak
+
+    workers = [Worker(app, f"w{i}", tmp_path) for i in (1, 2)]
+    try:
+        for worker in workers:
+            wait_for(lambda w=worker: "ready." in w.log(), 60, "a worker to start", worker.log)
+        story_ids = [add_story(app, reporter, espeak(folder / f"s{i}.wav", text))
+                     for i, text in enumerate(PARAGRAPHS)]
+        wait_for(lambda: all(job_of(app, s).status is JobStatus.DONE for s in story_ids), 180,
+                 "both workers to finish the queue", lambda: workers[0].log() + workers[1].log())
+    finally:
+        for worker in workers:
+            worker.stop()
+    assert all(job_of(app, s).attempts == 1 for s in story_ids)
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Transcript.id))) == len(story_ids)
+    for story_id, text in zip(story_ids, PARAGRAPHS, strict=True):
+        assert wer(text, transcript_text(app, story_id)) <= 0.25
+
+
+class TestOpenAIWhisperEngine:
+    """The optional engine, on tiny.en weights rebuilt offline from the bundled model."""
+
+    @pytest.fixture
+    def config_overrides(self):
+        return {**FAST_JOBS, "WHISPER_ENGINE": "openai-whisper"}
+
+    @pytest.mark.filterwarnings("ignore:unclosed file .*gpt2\\.tiktoken:ResourceWarning")
+    def test_jfk_with_openai_whisper(self, app, make_user):
+        reporter = make_user(Role.REPORTER)
+        story_id = add_story(app, reporter, shared_speech("jfk.flac"))
+        with app.app_context():
+            assert service.run_transcription_job(job_of(app, story_id).id) == "done"
+            transcript = service.get_transcript(db.session.get(Story, story_id))
+            assert transcript.engine == "openai-whisper"
+            words = [w for seg in transcript.segments for w in seg.words]
+        assert wer(JFK_REFERENCE, transcript_text(app, story_id)) <= 0.05
+        assert words and all(b.start >= a.start for a, b in zip(words, words[1:], strict=False))

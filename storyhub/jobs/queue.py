@@ -22,7 +22,7 @@ def broker_settings(app: Flask) -> dict:
     if url:
         return {"broker_url": url}
     folder = os.path.join(app.instance_path, "broker")
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         os.makedirs(os.path.join(folder, sub), exist_ok=True)
     queue = os.path.join(folder, "queue")
     return {
@@ -31,6 +31,8 @@ def broker_settings(app: Flask) -> dict:
             "data_folder_in": queue,
             "data_folder_out": queue,
             "processed_folder": os.path.join(folder, "processed"),
+            # Exchange bindings; kombu would otherwise write them under the current directory.
+            "control_folder": os.path.join(folder, "control"),
             "store_processed": False,
         },
     }

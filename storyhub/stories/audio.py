@@ -5,8 +5,10 @@ Everything is judged by content (ffprobe), never by the file's name or declared 
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import struct
 import subprocess  # noqa: S404  (fixed argument lists, never a shell)
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,9 @@ CONTAINERS = {
     "matroska": ("matroska", "mka"), "webm": ("webm", "webm"),
     "aac": ("adts", "aac"),
 }
+# Containers whose header states the length exactly: a file that decodes to much less was cut
+# off. (MP3 and raw AAC lengths are estimates from the bit rate, so allow more slack there.)
+EXACT_LENGTH = {"wav", "flac", "mov", "mp4", "m4a", "3gp"}
 MAX_CHANNELS = 8
 MAX_SAMPLE_RATE = 384_000
 NORMALISED_RATE = 16_000
@@ -45,7 +50,34 @@ class AudioInfo:
 
 
 def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run(args, capture_output=True, timeout=timeout, check=False)  # noqa: S603
+    result = subprocess.run(args, capture_output=True, timeout=timeout, check=False)  # noqa: S603
+    if result.returncode != 0 and b"No space left on device" in (result.stderr or b""):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    return result
+
+
+def wav_declared_seconds(path: Path) -> float | None:
+    """Return the length a WAV file's header promises, or None if it does not say."""
+    with path.open("rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        byte_rate = None
+        while True:
+            chunk = fh.read(8)
+            if len(chunk) < 8:
+                return None
+            kind, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if kind == b"fmt ":
+                fmt = fh.read(size + (size & 1))
+                byte_rate = struct.unpack("<I", fmt[8:12])[0] if len(fmt) >= 12 else None
+            elif kind == b"data":
+                # Streamed WAVs leave the size as 0 or 0xFFFFFFFF: no promise made.
+                if not byte_rate or size in (0, 0xFFFFFFFF):
+                    return None
+                return size / byte_rate
+            else:
+                fh.seek(size + (size & 1), 1)
 
 
 def probe(path: Path, max_seconds: float) -> AudioInfo:
@@ -153,7 +185,11 @@ def make_files(source: Path, info: AudioInfo, original_out: Path, normalised_out
         raise AudioRejected(f"This recording is longer than the limit of "
                             f"{format_duration(max_seconds)}. Split it into shorter parts and "
                             "upload each one.")
-    if decoded < 0.1 or (info.duration and decoded < 0.5 * info.duration):
+    promised = info.duration
+    if info.container == "wav":
+        promised = wav_declared_seconds(source) or promised
+    share = 0.9 if info.container in EXACT_LENGTH else 0.5
+    if decoded < 0.1 or (promised and decoded < share * promised):
         raise AudioRejected(_damaged())
     return ext, decoded
 

@@ -119,10 +119,12 @@ class FasterWhisperEngine:
                                                     **options)
         results = []
         for seg in segments:
-            words = [WordResult(w.start, w.end, w.word.strip(), w.probability)
+            words = [WordResult(float(w.start), float(w.end), w.word.strip(),
+                                float(w.probability))
                      for w in (seg.words or []) if w.word.strip()]
-            results.append(SegmentResult(seg.start, seg.end, seg.text.strip(), words))
-            on_progress(seg.end)
+            results.append(SegmentResult(float(seg.start), float(seg.end), seg.text.strip(),
+                                         words))
+            on_progress(float(seg.end))
         return _drop_repeats(results)
 
 
@@ -145,20 +147,28 @@ class OpenAIWhisperEngine:
         if settings.threads:
             torch.set_num_threads(settings.threads)
         self.model = whisper.load_model(model, device=settings.device)
+        from .ct2_checkpoint import read_alignment_heads
+
+        heads = read_alignment_heads(model) if model.endswith(".pt") else None
+        if heads:  # the word-timing heads of the original model, kept in the checkpoint
+            self.model.set_alignment_heads(heads)
 
     def transcribe(self, audio: np.ndarray, language: str,
                    on_progress: Progress) -> list[SegmentResult]:
         result = self.model.transcribe(
-            audio, language="en" if self.model_name.endswith(".en.pt") else language,
+            np.array(audio, dtype=np.float32),  # a writable copy, as torch wants
+            language="en" if self.model_name.endswith(".en.pt") else language,
             beam_size=self.settings.beam_size, best_of=5, word_timestamps=True,
             fp16=self.settings.device == "cuda", condition_on_previous_text=False,
             verbose=None)
         results = []
         for seg in result["segments"]:
-            words = [WordResult(w["start"], w["end"], w["word"].strip(), w["probability"])
+            words = [WordResult(float(w["start"]), float(w["end"]), w["word"].strip(),
+                                float(w["probability"]))
                      for w in seg.get("words", []) if w["word"].strip()]
-            results.append(SegmentResult(seg["start"], seg["end"], seg["text"].strip(), words))
-            on_progress(seg["end"])
+            results.append(SegmentResult(float(seg["start"]), float(seg["end"]),
+                                         seg["text"].strip(), words))
+            on_progress(float(seg["end"]))
         return _drop_repeats(results)
 
 
