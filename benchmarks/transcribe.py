@@ -3,9 +3,10 @@
     .venv/bin/python benchmarks/transcribe.py [--minutes 5] [--threads 2]
 
 StoryHub side: the whole pipeline a worker runs — claim the job, decode, faster-whisper with
-word timestamps (beam 5), store segments and words, mark done — on stories stored through the
-real intake. Reference side: openai-whisper with the same tiny.en weights (rebuilt from the
-bundled CTranslate2 file), same audio, same thread count, beam 5, word timestamps.
+word timestamps and StoryHub's default settings (batched, beam 2), store segments and words,
+mark done — on stories stored through the real intake. Reference side: openai-whisper with the
+same tiny.en weights (rebuilt from the bundled CTranslate2 file), same audio, same thread count,
+beam 5, word timestamps.
 Prints a line per file and, last, a RESULT line to compare run to run.
 """
 

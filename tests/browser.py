@@ -86,3 +86,14 @@ class LiveServer:
 def launch_chromium(playwright, extra_args: list[str] | None = None):
     return playwright.chromium.launch(executable_path=CHROMIUM,
                                       args=CHROMIUM_ARGS + (extra_args or []))
+
+
+def live_server(tmp_path: Path, role: str, username: str, password: str, display_name: str,
+                worker: bool = False, env: dict[str, str] | None = None) -> LiveServer:
+    """Start `storyhub run` with a fresh database holding one account."""
+    require_chromium()
+    live = LiveServer(tmp_path / "instance", env=env, worker=worker)
+    live.cli("db", "upgrade")
+    live.cli("create-user", username, "--role", role, "--name", display_name,
+             "--password-stdin", input=password + "\n")
+    return live.start()

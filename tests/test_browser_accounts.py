@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from .browser import LiveServer, launch_chromium, require_chromium
+from .browser import launch_chromium, live_server
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def server(tmp_path):
-    require_chromium()
-    live = LiveServer(tmp_path / "instance")
-    live.cli("db", "upgrade")
-    live.cli("create-user", "ada", "--role", "admin", "--name", "Ada", "--password-stdin",
-             input="admin passphrase 1\n")
-    live.start()
+    live = live_server(tmp_path, "admin", "ada", "admin passphrase 1", "Ada")
     yield live
     live.stop()
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from .browser import LiveServer, launch_chromium, require_chromium
+from .browser import launch_chromium, live_server
 
 pytestmark = pytest.mark.browser
 SPEECH = ("Since I got out, the thing that helped most was my case manager ringing the hostel "
@@ -26,12 +26,7 @@ def speech_wav(tmp_path):
 
 @pytest.fixture
 def server(tmp_path):
-    require_chromium()
-    live = LiveServer(tmp_path / "instance")
-    live.cli("db", "upgrade")
-    live.cli("create-user", "rita", "--role", "reporter", "--name", "Rita", "--password-stdin",
-             input="reporter pass 1\n")
-    live.start()
+    live = live_server(tmp_path, "reporter", "rita", "reporter pass 1", "Rita")
     yield live
     live.stop()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .browser import LiveServer, launch_chromium, require_chromium
+from .browser import launch_chromium, live_server
 from .speech import shared_speech
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -13,13 +13,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.fixture
 def server(tmp_path):
-    require_chromium()
-    live = LiveServer(tmp_path / "instance", worker=True,
-                      env={"STORYHUB_JOB_HEARTBEAT_SECONDS": "0.5"})
-    live.cli("db", "upgrade")
-    live.cli("create-user", "rita", "--role", "reporter", "--name", "Rita", "--password-stdin",
-             input="reporter pass 1\n")
-    live.start()
+    live = live_server(tmp_path, "reporter", "rita", "reporter pass 1", "Rita",
+                       worker=True, env={"STORYHUB_JOB_HEARTBEAT_SECONDS": "0.5"})
     yield live
     live.stop()
 

@@ -78,3 +78,35 @@ def test_import_needs_a_known_account(runner, folder, tmp_path):
                                  "--as", "nobody"])
     assert result.exit_code != 0
     assert "No active account called “nobody”" in result.output
+
+
+class TestImportAndWait:
+    @pytest.fixture
+    def config_overrides(self):
+        from .workers import FAST_JOBS
+
+        return dict(FAST_JOBS)
+
+    @pytest.mark.slow
+    def test_wait_shows_transcription_progress(self, app, runner, make_user, folder, tmp_path):
+        from .workers import Worker
+
+        make_user(Role.REPORTER, username="rita")
+        consents = tmp_path / "consents.csv"
+        base = {"storyteller_role": "staff", "story_type": "snapshot",
+                "recorded_on": "2026-10-01", "consent_given_on": "2026-10-01",
+                "consent_method": "spoken", "spoken_at_seconds": "0",
+                "consent_transcribe_analyse": "yes"}
+        _write_csv(consents, [{**base, "file": "hostel.wav", "title": "Hostel"},
+                              {**base, "file": "mentor.wav", "title": "Mentor"}])
+        worker = Worker(app, "import", tmp_path)
+        try:
+            result = runner.invoke(args=["import", str(folder), "--consents", str(consents),
+                                         "--as", "rita", "--wait"])
+        finally:
+            worker.stop()
+        assert "Transcribing" in result.output, result.output
+        assert "2 transcribed, 0 failed." in result.output
+        with app.app_context():
+            statuses = db.session.scalars(select(Story.status)).all()
+        assert [s.value for s in statuses] == ["transcribed", "transcribed"]

@@ -31,6 +31,7 @@ class Outcome:
     file: str
     ok: bool
     message: str
+    story_id: int | None = None
 
 
 def _date(value: str, column: str) -> date:
@@ -90,7 +91,7 @@ def import_folder(folder: Path, consents_csv: Path, actor: User,
             story = service.create_story(story_in, terms, path, actor)
             db.session.commit()
             outcomes.append(Outcome(name, True, f"stored as story {story.id} "
-                                                f"({story.storyteller.code})"))
+                                                f"({story.storyteller.code})", story.id))
         except service.DuplicateRecording as exc:
             db.session.rollback()
             outcomes.append(Outcome(name, False, f"{exc} (story {exc.story_id})"))
@@ -115,8 +116,10 @@ def import_folder(folder: Path, consents_csv: Path, actor: User,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CSV with one row per recording: its story details and consent.")
 @click.option("--as", "username", required=True, help="The reporter the stories belong to.")
+@click.option("--wait", is_flag=True,
+              help="Then show transcription progress until every story is done.")
 @with_appcontext
-def import_command(folder: Path, consents_csv: Path, username: str) -> None:
+def import_command(folder: Path, consents_csv: Path, username: str, wait: bool) -> None:
     """Import recordings gathered offline, with their consent."""
     actor = get_user_by_username(username)
     if actor is None or not actor.enabled:
@@ -132,5 +135,34 @@ def import_command(folder: Path, consents_csv: Path, username: str) -> None:
         click.echo(f"{mark} {o.file:<{width}}  {o.message}")
     stored = sum(o.ok for o in outcomes)
     click.echo(f"{stored} of {len(outcomes)} recordings stored.")
+    if wait:
+        _wait_for_transcripts([o.story_id for o in outcomes if o.story_id is not None])
     if stored < len(outcomes):
         raise SystemExit(1)
+
+
+def _wait_for_transcripts(story_ids: list[int]) -> None:
+    """Show one progress bar for the transcription of `story_ids` until each ends."""
+    import time
+
+    from ..transcripts.service import status_of
+    from .models import Story
+
+    finished = {"transcribed", "reviewed", "failed", "uploaded"}
+    click.echo("Transcribing (a worker must be running: `storyhub run` or a celery worker)…")
+    with click.progressbar(length=100 * len(story_ids), label="Transcribing",
+                           show_eta=True) as bar:
+        shown = 0
+        while True:
+            db.session.expire_all()
+            states = [status_of(db.session.get_one(Story, sid)) for sid in story_ids]
+            total = int(sum(100 if s["status"] in finished else s["progress"] for s in states))
+            bar.update(max(total - shown, 0))
+            shown = max(shown, total)
+            db.session.rollback()
+            if all(s["status"] in finished for s in states):
+                break
+            time.sleep(1)
+    failed = [sid for sid, s in zip(story_ids, states, strict=True) if s["status"] == "failed"]
+    click.echo(f"{len(story_ids) - len(failed)} transcribed, {len(failed)} failed"
+               + (f" (stories {', '.join(map(str, failed))})" if failed else "") + ".")

@@ -125,7 +125,8 @@ def new():
     return redirect(target)
 
 
-def _get_or_abort(story_id: int):
+def story_or_abort(story_id: int):
+    """Return the story for the signed-in user, or answer 404 (no such story) or 403."""
     try:
         return service.get_story(story_id, current_user)
     except LookupError:
@@ -137,7 +138,7 @@ def _get_or_abort(story_id: int):
 @bp.route("/<int:story_id>")
 @role_required(*READERS)
 def show(story_id: int):
-    story = _get_or_abort(story_id)
+    story = story_or_abort(story_id)
     from ..transcripts.service import status_of
 
     playable = consent_rules.check(story, Scope.TRANSCRIBE_ANALYSE)
@@ -149,7 +150,7 @@ def show(story_id: int):
 @bp.route("/<int:story_id>/audio")
 @role_required(*READERS)
 def audio(story_id: int):
-    story = _get_or_abort(story_id)
+    story = story_or_abort(story_id)
     try:
         path = service.playback_path(story, current_user)
     except consent_rules.ConsentRefused as exc:

@@ -18,8 +18,8 @@ from flask_login import current_user
 from ..accounts.auth import role_required
 from ..accounts.models import Role
 from ..extensions import db
-from ..stories import service as stories
 from ..stories.consent import ConsentRefused
+from ..stories.views import story_or_abort
 from . import editing, service
 
 bp = Blueprint("transcripts", __name__, url_prefix="/stories", template_folder="templates")
@@ -29,25 +29,16 @@ EXPORTS = {"txt": ("text/plain", editing.to_text), "vtt": ("text/vtt", editing.t
            "json": ("application/json", editing.to_json)}
 
 
-def _story(story_id: int):
-    try:
-        return stories.get_story(story_id, current_user)
-    except LookupError:
-        abort(404)
-    except PermissionError:
-        abort(403)
-
-
 @bp.route("/<int:story_id>/status")
 @role_required(*WORKERS)
 def status(story_id: int):
-    return jsonify(service.status_of(_story(story_id)))
+    return jsonify(service.status_of(story_or_abort(story_id)))
 
 
 @bp.route("/<int:story_id>/transcribe", methods=["POST"])
 @role_required(*WORKERS)
 def transcribe(story_id: int):
-    story = _story(story_id)
+    story = story_or_abort(story_id)
     try:
         service.start_transcription(story, current_user.id)
         db.session.commit()
@@ -62,7 +53,7 @@ def transcribe(story_id: int):
 @bp.route("/<int:story_id>/transcript")
 @role_required(*WORKERS)
 def editor(story_id: int):
-    story = _story(story_id)
+    story = story_or_abort(story_id)
     transcript = service.get_transcript(story)
     if transcript is None:
         flash("This story has not been transcribed yet.", "info")
@@ -74,7 +65,7 @@ def editor(story_id: int):
 @bp.route("/<int:story_id>/transcript/segments/<int:segment_id>", methods=["POST"])
 @role_required(*WORKERS)
 def edit_segment(story_id: int, segment_id: int):
-    story = _story(story_id)
+    story = story_or_abort(story_id)
     payload = request.get_json(silent=True) or request.form
     try:
         segment = service.edit_segment(story, segment_id, str(payload.get("text", "")),
@@ -93,7 +84,7 @@ def edit_segment(story_id: int, segment_id: int):
 @bp.route("/<int:story_id>/transcript/speakers", methods=["POST"])
 @role_required(*WORKERS)
 def speakers(story_id: int):
-    story = _story(story_id)
+    story = story_or_abort(story_id)
     names = {key[len("speaker-"):]: value for key, value in request.form.items()
              if key.startswith("speaker-")}
     try:
@@ -109,7 +100,7 @@ def speakers(story_id: int):
 @bp.route("/<int:story_id>/transcript/review", methods=["POST"])
 @role_required(*WORKERS)
 def review(story_id: int):
-    story = _story(story_id)
+    story = story_or_abort(story_id)
     try:
         service.mark_reviewed(story, current_user.id)
         db.session.commit()
@@ -125,7 +116,7 @@ def review(story_id: int):
 def export(story_id: int, fmt: str):
     if fmt not in EXPORTS:
         abort(404)
-    story = _story(story_id)
+    story = story_or_abort(story_id)
     transcript = service.get_transcript(story)
     if transcript is None:
         abort(404)
