@@ -31,6 +31,34 @@ def shared_speech(name: str) -> Path:
     return path
 
 
+def jfk(folder: Path) -> Path:
+    """Return jfk.flac from the shared data, or the same sentence spoken by espeak-ng.
+
+    A fresh clone has no ../shared: the tests that use this still run on real speech audio.
+    """
+    path = SHARED / "jfk.flac"
+    if path.exists():
+        return path
+    return espeak(folder / "jfk-espeak.wav", JFK_REFERENCE, rate=140)
+
+
+LEFT_REFERENCE = ("He began a confused complaint against the wizard, who had vanished behind "
+                  "the curtain on the left.")
+RIGHT_REFERENCE = "The horizon seems extremely distant."
+
+
+def stereo_dialogue(folder: Path) -> Path:
+    """Return stereo_diarization.wav, or a stereo file made of two espeak voices."""
+    path = SHARED / "stereo_diarization.wav"
+    if path.exists():
+        return path
+    left = espeak(folder / "left.wav", LEFT_REFERENCE)
+    right = espeak(folder / "right.wav", RIGHT_REFERENCE)
+    out = folder / "dialogue.wav"
+    subprocess.run(["sox", "-M", str(left), str(right), str(out)], check=True)
+    return out
+
+
 def normalise(text: str) -> list[str]:
     return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
 

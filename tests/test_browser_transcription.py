@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from .browser import launch_chromium, live_server
-from .speech import shared_speech
+from .speech import jfk
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -22,7 +22,7 @@ def server(tmp_path):
 def test_upload_watch_progress_correct_and_review(server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
-    audio = shared_speech("jfk.flac")
+    audio = jfk(tmp_path)
     with sync_playwright() as p:
         browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 390, "height": 844})

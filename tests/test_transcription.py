@@ -25,7 +25,15 @@ from storyhub.stories.models import Story, StoryStatus
 from storyhub.transcripts import service
 from storyhub.transcripts.models import Segment, Transcript, Word
 
-from .speech import JFK_REFERENCE, long_speech, shared_speech, wer
+from .speech import (
+    JFK_REFERENCE,
+    LEFT_REFERENCE,
+    RIGHT_REFERENCE,
+    jfk,
+    long_speech,
+    stereo_dialogue,
+    wer,
+)
 from .workers import FAST_JOBS, Worker, wait_for
 
 pytestmark = pytest.mark.slow
@@ -64,7 +72,7 @@ def transcript_text(app, story_id: int) -> str:
 
 def test_jfk_through_the_real_worker(app, make_user, tmp_path):
     reporter = make_user(Role.REPORTER)
-    story_id = add_story(app, reporter, shared_speech("jfk.flac"))
+    story_id = add_story(app, reporter, jfk(tmp_path))
     assert job_of(app, story_id).status is JobStatus.QUEUED
     worker = Worker(app, "w1", tmp_path)
     try:
@@ -133,7 +141,7 @@ class TestBrokerDown:
         if shutil.which("redis-server") is None:
             pytest.skip("redis-server is not installed")
         auth.login_as(Role.REPORTER)
-        with shared_speech("jfk.flac").open("rb") as fh:
+        with jfk(tmp_path).open("rb") as fh:
             response = client.post("/stories/new", data={
                 "title": "Broker down", "story_type": "snapshot",
                 "storyteller_role": "person_on_probation", "language": "en",
@@ -170,9 +178,9 @@ class TestBrokerDown:
         assert wer(JFK_REFERENCE, transcript_text(app, story_id)) <= 0.05
 
 
-def test_failure_is_retried_then_reported_and_retry_button_works(app, client, auth):
+def test_failure_is_retried_then_reported_and_retry_button_works(app, client, auth, tmp_path):
     reporter = auth.login_as(Role.REPORTER)
-    story_id = add_story(app, reporter, shared_speech("jfk.flac"))
+    story_id = add_story(app, reporter, jfk(tmp_path))
     with app.app_context():
         story = db.session.get(Story, story_id)
         wav = get_storage().path(story.recording.normalised_key)
@@ -230,9 +238,9 @@ def test_progress_is_monotonic_and_reaches_100(app, make_user, tmp_path):
     assert job_of(app, story_id).progress == 100.0
 
 
-def test_stereo_voices_become_two_speakers(app, make_user):
+def test_stereo_voices_become_two_speakers(app, make_user, tmp_path):
     reporter = make_user(Role.REPORTER)
-    story_id = add_story(app, reporter, shared_speech("stereo_diarization.wav"), "dialogue")
+    story_id = add_story(app, reporter, stereo_dialogue(tmp_path), "dialogue")
     with app.app_context():
         assert service.run_transcription_job(job_of(app, story_id).id) == "done"
         transcript = service.get_transcript(db.session.get(Story, story_id))
@@ -240,14 +248,13 @@ def test_stereo_voices_become_two_speakers(app, make_user):
         for seg in transcript.segments:
             by_speaker.setdefault(seg.speaker, []).append(seg.text)
     assert set(by_speaker) == {"S1", "S2"}
-    assert wer("He began a confused complaint against the wizard, who had vanished behind "
-               "the curtain on the left.", " ".join(by_speaker["S1"])) <= 0.25
-    assert wer("The horizon seems extremely distant.", " ".join(by_speaker["S2"])) <= 0.25
+    assert wer(LEFT_REFERENCE, " ".join(by_speaker["S1"])) <= 0.25
+    assert wer(RIGHT_REFERENCE, " ".join(by_speaker["S2"])) <= 0.25
 
 
-def test_editor_edits_keep_timestamps_and_review(app, client, auth):
+def test_editor_edits_keep_timestamps_and_review(app, client, auth, tmp_path):
     reporter = auth.login_as(Role.REPORTER)
-    story_id = add_story(app, reporter, shared_speech("jfk.flac"))
+    story_id = add_story(app, reporter, jfk(tmp_path))
     with app.app_context():
         assert service.run_transcription_job(job_of(app, story_id).id) == "done"
         transcript = service.get_transcript(db.session.get(Story, story_id))
@@ -290,9 +297,9 @@ def test_editor_edits_keep_timestamps_and_review(app, client, auth):
     assert "nation" in client.get(f"/stories/{story_id}/transcript.txt").get_data(as_text=True)
 
 
-def test_no_transcription_without_consent(app, client, auth):
+def test_no_transcription_without_consent(app, client, auth, tmp_path):
     reporter = auth.login_as(Role.REPORTER)
-    story_id = add_story(app, reporter, shared_speech("jfk.flac"),
+    story_id = add_story(app, reporter, jfk(tmp_path),
                          scopes=(Scope.PLAY_IN_WORKSHOPS,))
     with app.app_context():
         assert db.session.scalar(select(func.count(Job.id))) == 0
@@ -302,11 +309,11 @@ def test_no_transcription_without_consent(app, client, auth):
         assert db.session.scalar(select(func.count(Job.id))) == 0
 
 
-def test_withdrawn_consent_stops_a_queued_job(app, make_user):
+def test_withdrawn_consent_stops_a_queued_job(app, make_user, tmp_path):
     from storyhub.database import utcnow
 
     reporter = make_user(Role.REPORTER)
-    story_id = add_story(app, reporter, shared_speech("jfk.flac"))
+    story_id = add_story(app, reporter, jfk(tmp_path))
     with app.app_context():
         db.session.get(Story, story_id).consent.withdrawn_at = utcnow()
         db.session.commit()
@@ -349,9 +356,9 @@ class TestOpenAIWhisperEngine:
         return {**FAST_JOBS, "WHISPER_ENGINE": "openai-whisper"}
 
     @pytest.mark.filterwarnings("ignore:unclosed file .*gpt2\\.tiktoken:ResourceWarning")
-    def test_jfk_with_openai_whisper(self, app, make_user):
+    def test_jfk_with_openai_whisper(self, app, make_user, tmp_path):
         reporter = make_user(Role.REPORTER)
-        story_id = add_story(app, reporter, shared_speech("jfk.flac"))
+        story_id = add_story(app, reporter, jfk(tmp_path))
         with app.app_context():
             assert service.run_transcription_job(job_of(app, story_id).id) == "done"
             transcript = service.get_transcript(db.session.get(Story, story_id))
@@ -359,3 +366,19 @@ class TestOpenAIWhisperEngine:
             words = [w for seg in transcript.segments for w in seg.words]
         assert wer(JFK_REFERENCE, transcript_text(app, story_id)) <= 0.05
         assert words and all(b.start >= a.start for a, b in zip(words, words[1:], strict=False))
+
+
+def test_withdrawing_consent_stops_the_queued_job_and_playback(app, client, auth, tmp_path):
+    reporter = auth.login_as(Role.REPORTER)
+    story_id = add_story(app, reporter, jfk(tmp_path))
+    assert job_of(app, story_id).status is JobStatus.QUEUED
+    response = client.post(f"/stories/{story_id}/consent/withdraw", follow_redirects=True)
+    assert "Consent withdrawn" in response.get_data(as_text=True)
+    job = job_of(app, story_id)
+    assert job.status is JobStatus.FAILED and "withdrew" in job.error
+    with app.app_context():
+        assert service.run_transcription_job(job.id) == "skipped"
+        assert db.session.get(Story, story_id).status is StoryStatus.UPLOADED
+    assert client.get(f"/stories/{story_id}/audio").status_code == 403
+    again = client.post(f"/stories/{story_id}/consent/withdraw", follow_redirects=True)
+    assert "already been withdrawn" in again.get_data(as_text=True)

@@ -271,3 +271,32 @@ def playback_path(story: Story, actor: User) -> Path:
         raise LookupError(story.id)
     audit.record("story.play", actor.id, "story", story.id)
     return get_storage().path(story.recording.playback_key)
+
+
+def withdraw_consent(story: Story, actor: User) -> int:
+    """Record that the storyteller took their consent back; stop any job not yet finished.
+
+    Returns how many queued or running jobs were stopped. The recording stays until an admin
+    erases it, so the withdrawal itself is on record.
+    """
+    from ..jobs.models import Job, JobStatus
+
+    if not can_view(actor, story) or not actor.has_role(*UPLOAD_ROLES):
+        raise PermissionError("You cannot change this story's consent.")
+    if story.consent is None:
+        raise StoryError("No consent has been recorded for this story.")
+    if story.consent.withdrawn_at is not None:
+        raise StoryError("Consent for this story has already been withdrawn.")
+    from ..database import utcnow
+
+    story.consent.withdrawn_at = utcnow()
+    jobs = db.session.scalars(select(Job).where(
+        Job.story_id == story.id, Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))).all()
+    for job in jobs:
+        job.status = JobStatus.FAILED
+        job.error = "The storyteller withdrew their consent."
+        job.lease_expires_at = None
+    if story.status in (StoryStatus.QUEUED, StoryStatus.TRANSCRIBING):
+        story.status = StoryStatus.UPLOADED
+    audit.record("consent.withdraw", actor.id, "story", story.id)
+    return len(jobs)

@@ -163,3 +163,20 @@ def audio(story_id: int):
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Disposition"] = f'inline; filename="story-{story.id}.m4a"'
     return response
+
+
+@bp.route("/<int:story_id>/consent/withdraw", methods=["POST"])
+@role_required(*READERS)
+def withdraw_consent(story_id: int):
+    story = story_or_abort(story_id)
+    try:
+        service.withdraw_consent(story, current_user)
+        db.session.commit()
+    except service.StoryError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        flash("Consent withdrawn. StoryHub will not transcribe, analyse, quote, play or show "
+              "this story. Ask an admin to erase the recording if the storyteller wants that.",
+              "success")
+    return redirect(url_for("stories.show", story_id=story.id))
