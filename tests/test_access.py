@@ -69,3 +69,12 @@ def test_first_admin_setup_link_works_once(app, client, runner):
     assert client.get("/admin/users").status_code == 200
     # The link is spent: a second visitor cannot make another admin.
     assert app.test_client().get(f"/setup?token={token}").status_code == 404
+
+
+def test_menu_marks_only_the_current_page(client, auth):
+    auth.login_as(Role.REPORTER)
+    page = client.get("/stories/new").get_data(as_text=True)
+    assert page.count('aria-current="page"') == 1
+    assert 'href="/stories/new" aria-current="page"' in page
+    listing = client.get("/stories/").get_data(as_text=True)
+    assert 'href="/stories/" aria-current="page"' in listing

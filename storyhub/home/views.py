@@ -76,11 +76,16 @@ def navigation():
         if not current_user.is_authenticated:
             return []
         current = request.endpoint or ""
+        steps = [step for step in NEXT_STEPS.get(current_user.role, [])
+                 if step.endpoint in current_app.view_functions]
+        exact = any(step.endpoint == current for step in steps)
         return [
             {"url": url_for(step.endpoint), "title": step.title,
-             "current": current.split(".")[0] == step.endpoint.split(".")[0]}
-            for step in NEXT_STEPS.get(current_user.role, [])
-            if step.endpoint in current_app.view_functions
+             # A page with no menu entry of its own highlights its section's list page.
+             "current": step.endpoint == current or (
+                 not exact and step.endpoint.endswith(".index")
+                 and current.split(".")[0] == step.endpoint.split(".")[0])}
+            for step in steps
         ]
 
     return {"nav_items": nav_items}

@@ -28,7 +28,7 @@ from . import consent as consent_rules
 from . import service
 from .audio import AudioRejected, format_duration
 from .consent import Scope
-from .forms import StoryForm
+from .forms import LANGUAGES, StoryForm
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("stories", __name__, url_prefix="/stories", template_folder="templates")
@@ -144,7 +144,8 @@ def show(story_id: int):
     playable = consent_rules.check(story, Scope.TRANSCRIBE_ANALYSE)
     return render_template("stories/show.html", story=story, Scope=Scope,
                            playback_refused=playable, format_duration=format_duration,
-                           job_error=status_of(story)["error"])
+                           job_error=status_of(story)["error"],
+                           language_names={c.value: c.label for c in LANGUAGES})
 
 
 @bp.route("/<int:story_id>/audio")
