@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 from datetime import UTC, datetime
 
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import Enum, event
 from sqlalchemy.engine import Engine
 
 logger = logging.getLogger(__name__)
@@ -15,6 +16,11 @@ logger = logging.getLogger(__name__)
 def utcnow() -> datetime:
     """Return the current time in UTC (naive, as stored in the database)."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def value_enum(cls: type[enum.Enum], name: str) -> Enum:
+    """Return a column type storing `cls` by its values ("reporter"), not its names."""
+    return Enum(cls, name=name, values_callable=lambda members: [m.value for m in members])
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

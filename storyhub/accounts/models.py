@@ -7,10 +7,10 @@ import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..database import utcnow
+from ..database import utcnow, value_enum
 from ..extensions import Model
 
 
@@ -55,8 +55,7 @@ class User(UserMixin, Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(120))
-    role: Mapped[Role] = mapped_column(
-        Enum(Role, name="user_role", values_callable=lambda roles: [r.value for r in roles]))
+    role: Mapped[Role] = mapped_column(value_enum(Role, "user_role"))
     password_hash: Mapped[str] = mapped_column(String(255))
     enabled: Mapped[bool] = mapped_column(default=True)
     must_change_password: Mapped[bool] = mapped_column(default=False)

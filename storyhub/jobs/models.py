@@ -5,10 +5,10 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..database import utcnow
+from ..database import utcnow, value_enum
 from ..extensions import Model
 
 
@@ -29,13 +29,13 @@ class Job(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[JobKind] = mapped_column(
-        Enum(JobKind, name="job_kind", values_callable=lambda e: [m.value for m in e]))
+        value_enum(JobKind, "job_kind"))
     story_id: Mapped[int | None] = mapped_column(
         ForeignKey("stories.id", ondelete="CASCADE"), index=True)
     # What the job works on, e.g. the recording for a transcription.
     target_id: Mapped[int | None]
     status: Mapped[JobStatus] = mapped_column(
-        Enum(JobStatus, name="job_status", values_callable=lambda e: [m.value for m in e]),
+        value_enum(JobStatus, "job_status"),
         default=JobStatus.QUEUED, index=True)
     progress: Mapped[float] = mapped_column(default=0.0)
     attempts: Mapped[int] = mapped_column(default=0)

@@ -5,16 +5,12 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import Enum, ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import Site, User
-from ..database import utcnow
+from ..database import utcnow, value_enum
 from ..extensions import Model
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(cls, name=name, values_callable=lambda members: [m.value for m in members])
 
 
 class StorytellerRole(enum.StrEnum):
@@ -70,7 +66,7 @@ class Storyteller(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
-    role: Mapped[StorytellerRole] = mapped_column(_enum(StorytellerRole, "storyteller_role"))
+    role: Mapped[StorytellerRole] = mapped_column(value_enum(StorytellerRole, "storyteller_role"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     identity: Mapped[StorytellerIdentity | None] = relationship(
         back_populates="storyteller", cascade="all, delete-orphan", uselist=False)
@@ -93,14 +89,14 @@ class Story(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
     storyteller_id: Mapped[int] = mapped_column(ForeignKey("storytellers.id"))
-    story_type: Mapped[StoryType] = mapped_column(_enum(StoryType, "story_type"))
+    story_type: Mapped[StoryType] = mapped_column(value_enum(StoryType, "story_type"))
     prompt: Mapped[str | None] = mapped_column(Text)
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
     language: Mapped[str] = mapped_column(String(16), default="en")
     recorded_on: Mapped[date]
     tags: Mapped[str] = mapped_column(String(500), default="")
     reporter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    status: Mapped[StoryStatus] = mapped_column(_enum(StoryStatus, "story_status"),
+    status: Mapped[StoryStatus] = mapped_column(value_enum(StoryStatus, "story_status"),
                                                 default=StoryStatus.UPLOADED)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -131,7 +127,7 @@ class Consent(Model):
     staff_library: Mapped[bool] = mapped_column(default=False)
     publish_external: Mapped[bool] = mapped_column(default=False)
     store_real_name: Mapped[bool] = mapped_column(default=False)
-    method: Mapped[ConsentMethod] = mapped_column(_enum(ConsentMethod, "consent_method"))
+    method: Mapped[ConsentMethod] = mapped_column(value_enum(ConsentMethod, "consent_method"))
     spoken_at_seconds: Mapped[float | None]
     form_key: Mapped[str | None] = mapped_column(String(255))
     witnessed_by: Mapped[str | None] = mapped_column(String(200))
