@@ -12,7 +12,6 @@ import re
 import tempfile
 import uuid
 from pathlib import Path
-from typing import IO
 
 from flask import Flask, current_app
 
@@ -39,12 +38,9 @@ class LocalStorage:
     def new_key(self, prefix: str, filename: str) -> str:
         return f"{prefix}/{uuid.uuid4().hex}/{filename}"
 
-    def temp_file(self, suffix: str = "") -> IO[bytes]:
-        """Return an open temporary file on the same filesystem as the stored files."""
-        return tempfile.NamedTemporaryFile(dir=self.tmp, suffix=suffix, delete=False)  # noqa: SIM115
-
     def temp_path(self, suffix: str = "") -> Path:
-        with self.temp_file(suffix) as fh:
+        """Return a new empty temporary file on the same filesystem as the stored files."""
+        with tempfile.NamedTemporaryFile(dir=self.tmp, suffix=suffix, delete=False) as fh:
             return Path(fh.name)
 
     def put(self, source: Path, key: str) -> None:
@@ -57,18 +53,12 @@ class LocalStorage:
         """Return a local path to read `key` from."""
         return self._path(key)
 
-    def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
-
     def delete(self, key: str) -> None:
         path = self._path(key)
         path.unlink(missing_ok=True)
         # Remove the now-empty per-object folder.
         with contextlib.suppress(OSError):
             path.parent.rmdir()
-
-    def size(self, key: str) -> int:
-        return self._path(key).stat().st_size
 
 
 def init_app(app: Flask) -> None:

@@ -103,15 +103,6 @@ def heartbeat(job_id: int, worker: str, progress: float | None = None) -> None:
     db.session.commit()
 
 
-def finish(job: Job) -> None:
-    """Mark the job done (the caller commits with the job's results)."""
-    job.status = JobStatus.DONE
-    job.progress = 100.0
-    job.finished_at = utcnow()
-    job.lease_expires_at = None
-    job.error = None
-
-
 def fail(job_id: int, worker: str, message: str, retry: bool) -> Job | None:
     """Record a failed attempt: queue it again while attempts remain, else fail it for good."""
     db.session.rollback()
