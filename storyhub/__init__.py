@@ -33,6 +33,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .extensions import csrf, db, limiter, migrate
     from .jobs import models as _jobs_models  # noqa: F401
     from .stories import models as _stories_models  # noqa: F401
+    from .themes import models as _themes_models  # noqa: F401
     from .transcripts import models as _transcripts_models  # noqa: F401
 
     db.init_app(app)
@@ -49,6 +50,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .admin.views import bp as admin_bp
     from .home.views import bp as home_bp
     from .stories.views import bp as stories_bp
+    from .themes.views import bp as themes_bp
     from .transcripts.views import bp as transcripts_bp
 
     app.register_blueprint(home_bp)
@@ -56,6 +58,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin_bp)
     app.register_blueprint(stories_bp)
     app.register_blueprint(transcripts_bp)
+    app.register_blueprint(themes_bp)
 
     from . import cli
 

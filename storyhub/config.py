@@ -45,6 +45,15 @@ DEFAULTS: dict[str, Any] = {
     "WHISPER_BATCH_SIZE": 8,
     "WHISPER_VAD": True,
     "LOW_CONFIDENCE": 0.5,
+    # Themes. THEME_EMBEDDING_MODEL is a sentence-transformers name or path; empty means the
+    # bundled offline all-MiniLM-L6-v2. Corpora above THEME_FIT_SAMPLE passages are fitted on a
+    # sample of that size and the rest assigned to the nearest theme.
+    "THEME_EMBEDDING_MODEL": "",
+    "THEME_MIN_STORIES": 3,
+    "THEME_RANDOM_STATE": 42,
+    "THEME_FIT_SAMPLE": 20000,
+    # How close (cosine) a passage must be to a facilitator's expected theme to join it.
+    "THEME_SEED_MIN_SIMILARITY": 0.3,
 }
 
 

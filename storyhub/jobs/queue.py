@@ -66,6 +66,7 @@ def init_app(app: Flask) -> Celery:
 
     service.init_app(app)
     # Task modules register their tasks on this Celery app.
+    from ..themes import tasks as _theme_tasks  # noqa: F401
     from ..transcripts import tasks as _transcribe_tasks  # noqa: F401
 
     @worker_ready.connect(weak=False)

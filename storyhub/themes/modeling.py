@@ -76,7 +76,7 @@ class ThemeParams:
     max_themes: int = 8
     max_unassigned: float = 0.05
     fit_sample: int = 20000
-    seed_min_similarity: float = 0.45
+    seed_min_similarity: float = 0.3
     seeds: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -84,7 +84,7 @@ class ThemeParams:
 
 
 def params_for(n: int, seeds: Sequence[SeedTheme] = (), random_state: int = 42,
-               fit_sample: int = 20000, seed_min_similarity: float = 0.45,
+               fit_sample: int = 20000, seed_min_similarity: float = 0.3,
                max_unassigned: float = 0.05) -> ThemeParams:
     """Choose reducer and clustering settings from the number of passages."""
     fitted = min(n, fit_sample)
@@ -146,7 +146,8 @@ class AdaptiveClusterer:
         X = np.asarray(X, dtype=np.float64)
         n = len(X)
         labels = np.full(n, -1)
-        if n >= 2 * self.params.min_cluster_size:
+        # Density needs a neighbour graph: below UMAP_MIN_PASSAGES go straight to the fallback.
+        if self.params.reducer == "umap" and n >= 2 * self.params.min_cluster_size:
             import hdbscan
 
             labels = hdbscan.HDBSCAN(min_cluster_size=self.params.min_cluster_size,
@@ -305,7 +306,7 @@ def _vectorizer(n: int):
 
     return CountVectorizer(stop_words=sorted(ENGLISH_STOP_WORDS | SPOKEN_FILLER),
                            ngram_range=(1, 2), min_df=1 if n < 300 else 2,
-                           token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z'-]+\b")
+                           token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z'-]+\b")  # noqa: S106
 
 
 def fit_themes(texts: Sequence[str], embeddings: np.ndarray, params: ThemeParams,

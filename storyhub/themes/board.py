@@ -1,0 +1,144 @@
+"""What a run says, read for people: themes with perspectives by role, the board, the map."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..stories import consent
+from ..stories.consent import Scope
+from ..stories.models import StorytellerRole
+from .models import Theme, ThemePassage, ThemeRun
+from .service import run_passages
+
+PROBATION = StorytellerRole.PERSON_ON_PROBATION
+STAFF = StorytellerRole.STAFF
+
+
+@dataclass
+class Quote:
+    passage_id: int
+    story_id: int
+    text: str
+    role: str
+    start: float
+    end: float
+    pinned: bool
+    playable: bool
+
+
+@dataclass
+class ThemeView:
+    theme: Theme
+    passages: int = 0
+    stories: set[int] = field(default_factory=set)
+    passages_by_role: Counter = field(default_factory=Counter)
+    stories_by_role: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    quotes: list[Quote] = field(default_factory=list)
+
+    @property
+    def shared_by(self) -> str:
+        """Say whose theme this is: shared by staff and people on probation, or one group's."""
+        staff = bool(self.stories_by_role.get(STAFF))
+        probation = bool(self.stories_by_role.get(PROBATION))
+        if staff and probation:
+            return "shared"
+        if probation:
+            return "probation"
+        if staff:
+            return "staff"
+        return "others"
+
+    @property
+    def shared_label(self) -> str:
+        return {"shared": "Shared by staff and people on probation",
+                "probation": "Only people on probation",
+                "staff": "Only staff",
+                "others": "Other voices only"}[self.shared_by]
+
+    def role_counts(self) -> list[tuple[str, int, int]]:
+        """Return (role label, stories, passages) for each role present, in a fixed order."""
+        return [(role.label, len(self.stories_by_role[role]), self.passages_by_role[role])
+                for role in StorytellerRole if self.passages_by_role.get(role)]
+
+
+def theme_views(run: ThemeRun, include_hidden: bool = True,
+                quotes: int = 0) -> tuple[list[ThemeView], list[ThemePassage]]:
+    """Return a view per theme (with perspectives) and the passages left without a theme."""
+    views = {t.id: ThemeView(t) for t in run.themes if include_hidden or not t.hidden}
+    unassigned: list[ThemePassage] = []
+    members: dict[int, list[ThemePassage]] = defaultdict(list)
+    for row in run_passages(run):
+        if row.theme_id is None:
+            unassigned.append(row)
+            continue
+        view = views.get(row.theme_id)
+        if view is None:
+            continue
+        role = row.passage.story.storyteller.role
+        view.passages += 1
+        view.stories.add(row.passage.story_id)
+        view.passages_by_role[role] += 1
+        view.stories_by_role[role].add(row.passage.story_id)
+        members[row.theme_id].append(row)
+    if quotes:
+        for theme_id, rows in members.items():
+            views[theme_id].quotes = pick_quotes(rows, quotes)
+    ordered = sorted(views.values(), key=lambda v: (v.theme.hidden, -v.passages,
+                                                    v.theme.position))
+    return [v for v in ordered if v.passages or v.theme.edited], unassigned
+
+
+def pick_quotes(rows: list[ThemePassage], limit: int = 4) -> list[Quote]:
+    """Return pinned quotes first, then the passages nearest the theme's centre.
+
+    Only stories whose consent covers quoting in workshop materials are quoted, at most one
+    quote per story until every story has had a turn, and audio only where consent covers
+    playing it in workshops.
+    """
+    quotable = [r for r in rows if consent.check(r.passage.story, Scope.QUOTE_IN_PACKS) is None]
+    if not quotable:
+        return []
+    vectors = np.stack([np.frombuffer(r.passage.embedding, dtype=np.float32)  # type: ignore
+                        for r in quotable])
+    centre = vectors.mean(0)
+    closeness = vectors @ centre / np.maximum(np.linalg.norm(vectors, axis=1)
+                                              * np.linalg.norm(centre), 1e-12)
+    order = sorted(range(len(quotable)), key=lambda i: (not quotable[i].pinned, -closeness[i]))
+    chosen: list[int] = []
+    stories: set[int] = set()
+    for i in order:  # pinned, then one per story
+        if quotable[i].pinned or quotable[i].passage.story_id not in stories:
+            chosen.append(i)
+            stories.add(quotable[i].passage.story_id)
+    chosen += [i for i in order if i not in chosen]
+    result = []
+    for i in chosen[:limit]:
+        row = quotable[i]
+        story = row.passage.story
+        result.append(Quote(
+            passage_id=row.passage_id, story_id=story.id, text=row.passage.text,
+            role=story.storyteller.role.label, start=row.passage.start, end=row.passage.end,
+            pinned=row.pinned,
+            playable=story.recording is not None
+            and consent.check(story, Scope.PLAY_IN_WORKSHOPS) is None))
+    return result
+
+
+def map_points(run: ThemeRun) -> dict:
+    """Return the theme map's data: one trace per theme, points with hover text."""
+    labels = {t.id: t.label for t in run.themes if not t.hidden}
+    traces: dict[str, dict] = {}
+    for row in run_passages(run):
+        if row.theme_id is not None and row.theme_id not in labels:
+            continue
+        name = labels.get(row.theme_id, "No theme") if row.theme_id else "No theme"
+        trace = traces.setdefault(name, {"name": name, "x": [], "y": [], "text": []})
+        words = row.passage.text.split()
+        snippet = " ".join(words[:40]) + (" …" if len(words) > 40 else "")
+        trace["x"].append(round(row.x, 4))
+        trace["y"].append(round(row.y, 4))
+        trace["text"].append(f"{row.passage.story.storyteller.role.label}: {snippet}")
+    return {"traces": sorted(traces.values(), key=lambda t: -len(t["x"]))}

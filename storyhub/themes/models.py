@@ -1,0 +1,119 @@
+"""Passages of stories, theme runs, themes and which passage sits in which theme."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..accounts.models import User
+from ..database import utcnow, value_enum
+from ..extensions import Model
+from ..stories.models import Story
+
+
+class Passage(Model):
+    """A stretch of one speaker's words in a reviewed transcript, the unit that is themed.
+
+    Passages are kept across runs (a re-run finds the same passage again by its digest), so
+    a facilitator's moves and pins can follow them; the embedding is cached on the row.
+    """
+
+    __tablename__ = "passages"
+    __table_args__ = (UniqueConstraint("story_id", "digest"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"),
+                                          index=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int]
+    speaker: Mapped[str] = mapped_column(String(60))
+    start: Mapped[float]
+    end: Mapped[float]
+    text: Mapped[str] = mapped_column(Text)
+    word_count: Mapped[int]
+    embedding_model: Mapped[str | None] = mapped_column(String(200))
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    story: Mapped[Story] = relationship()
+
+
+class RunStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class ThemeRun(Model):
+    """One versioned analysis: its inputs, parameters, results and who asked for it."""
+
+    __tablename__ = "theme_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(unique=True)
+    status: Mapped[RunStatus] = mapped_column(value_enum(RunStatus, "theme_run_status"),
+                                              default=RunStatus.QUEUED)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id",
+                                                                 ondelete="SET NULL"))
+    previous_run_id: Mapped[int | None] = mapped_column(ForeignKey("theme_runs.id",
+                                                                   ondelete="SET NULL"))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    seeds: Mapped[list] = mapped_column(JSON, default=list)
+    parameters: Mapped[dict] = mapped_column(JSON, default=dict)
+    inputs: Mapped[dict] = mapped_column(JSON, default=dict)
+    results: Mapped[dict] = mapped_column(JSON, default=dict)
+    model_key: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+    created_by: Mapped[User | None] = relationship()
+    themes: Mapped[list[Theme]] = relationship(
+        back_populates="run", order_by="Theme.position", cascade="all, delete-orphan")
+
+
+class Theme(Model):
+    __tablename__ = "themes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("theme_runs.id", ondelete="CASCADE"),
+                                        index=True)
+    number: Mapped[int]
+    position: Mapped[int] = mapped_column(default=0)
+    label: Mapped[str] = mapped_column(String(120))
+    auto_label: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="")
+    keywords: Mapped[list] = mapped_column(JSON, default=list)
+    seed: Mapped[str | None] = mapped_column(String(120))
+    hidden: Mapped[bool] = mapped_column(default=False)
+    # Set when a facilitator renamed, described, merged or split it: carried to the next run.
+    edited: Mapped[bool] = mapped_column(default=False)
+    merged_from: Mapped[list] = mapped_column(JSON, default=list)
+    # The theme this one was split from (by a facilitator), so a re-run can split it again.
+    split_of: Mapped[int | None]
+
+    run: Mapped[ThemeRun] = relationship(back_populates="themes")
+
+
+class ThemePassage(Model):
+    """Where a passage sits in a run: its theme (or none), map position, pin and move marks."""
+
+    __tablename__ = "theme_passages"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("theme_runs.id", ondelete="CASCADE"),
+                                        primary_key=True)
+    passage_id: Mapped[int] = mapped_column(ForeignKey("passages.id", ondelete="CASCADE"),
+                                            primary_key=True, index=True)
+    theme_id: Mapped[int | None] = mapped_column(ForeignKey("themes.id", ondelete="SET NULL"),
+                                                 index=True)
+    x: Mapped[float] = mapped_column(default=0.0)
+    y: Mapped[float] = mapped_column(default=0.0)
+    pinned: Mapped[bool] = mapped_column(default=False)
+    moved: Mapped[bool] = mapped_column(default=False)
+
+    passage: Mapped[Passage] = relationship()
+    theme: Mapped[Theme | None] = relationship()

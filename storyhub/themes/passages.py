@@ -1,0 +1,114 @@
+"""Split a reviewed transcript into passages: one speaker, whole sentences, about 40-150 words."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from ..transcripts.models import Transcript
+
+MIN_WORDS = 40
+MAX_WORDS = 150
+# A turn shorter than this that is not joined to a passage is back-channel ("Yeah, go on").
+SHORT_TURN_WORDS = 8
+FILLER = frozenset("um umm uh uhh er erm ah oh mm mhm mm-hm hmm yeah yes yep ok okay right "
+                   "so well like you know i mean and but sure no".split())
+SENTENCE_END = re.compile(r"[.?!…]['\")\]]*$")
+
+
+@dataclass
+class Sentence:
+    speaker: str
+    start: float
+    end: float
+    words: list[str]
+
+
+@dataclass
+class PassageText:
+    speaker: str
+    start: float
+    end: float
+    text: str
+
+    @property
+    def word_count(self) -> int:
+        return len(self.text.split())
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(f"{self.start:.1f}|{self.text}".encode()).hexdigest()
+
+
+def text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _is_filler(words: list[str]) -> bool:
+    return all(re.sub(r"[^\w'-]", "", w.lower()) in FILLER for w in words)
+
+
+def sentences(transcript: Transcript) -> list[Sentence]:
+    """Return the transcript's sentences with speaker and times (from word timestamps)."""
+    found: list[Sentence] = []
+    for segment in transcript.segments:
+        words = [(w.text.strip(), w.start, w.end) for w in segment.words if w.text.strip()]
+        if not words:
+            words = [(t, segment.start, segment.end) for t in segment.text.split()]
+        current: list[tuple[str, float, float]] = []
+        for word in words:
+            current.append(word)
+            if SENTENCE_END.search(word[0]):
+                found.append(Sentence(segment.speaker, current[0][1], current[-1][2],
+                                      [w[0] for w in current]))
+                current = []
+        if current:
+            found.append(Sentence(segment.speaker, current[0][1], current[-1][2],
+                                  [w[0] for w in current]))
+    return found
+
+
+def split_passages(transcript: Transcript) -> list[PassageText]:
+    """Group sentences into passages that never cross a change of speaker."""
+    names = transcript.speakers or {}
+    passages: list[PassageText] = []
+    group: list[Sentence] = []
+
+    def close() -> None:
+        if not group:
+            return
+        words = [w for s in group for w in s.words]
+        if len(words) >= SHORT_TURN_WORDS:
+            passages.append(PassageText(names.get(group[0].speaker, group[0].speaker),
+                                        group[0].start, group[-1].end, " ".join(words)))
+        group.clear()
+
+    for sentence in sentences(transcript):
+        if _is_filler(sentence.words):
+            continue
+        # A sentence longer than a passage (no punctuation) is cut at MAX_WORDS.
+        pieces = [sentence.words[i:i + MAX_WORDS]
+                  for i in range(0, len(sentence.words), MAX_WORDS)]
+        for words in pieces:
+            part = Sentence(sentence.speaker, sentence.start, sentence.end, words)
+            size = sum(len(s.words) for s in group)
+            if group and (group[0].speaker != part.speaker or size + len(words) > MAX_WORDS
+                          and size >= MIN_WORDS):
+                close()
+            group.append(part)
+    close()
+    return _join_short(passages)
+
+
+def _join_short(passages: list[PassageText]) -> list[PassageText]:
+    """Join a short passage to the next one by the same speaker when together they still fit."""
+    joined: list[PassageText] = []
+    for p in passages:
+        last = joined[-1] if joined else None
+        if (last is not None and last.speaker == p.speaker and last.word_count < MIN_WORDS
+                and last.word_count + p.word_count <= MAX_WORDS):
+            joined[-1] = PassageText(last.speaker, last.start, p.end, f"{last.text} {p.text}")
+        else:
+            joined.append(p)
+    return joined

@@ -1,0 +1,230 @@
+"""Theme pages: start a run, read and shape its themes, the printable board and the map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..accounts.auth import role_required
+from ..accounts.models import Role
+from ..extensions import db
+from ..stories import consent
+from ..stories.consent import ConsentRefused, Scope
+from ..stories.views import story_or_abort
+from . import board, editing, service
+from .models import RunStatus, ThemeRun
+
+bp = Blueprint("themes", __name__, url_prefix="/themes", template_folder="templates")
+SHAPERS = (Role.FACILITATOR, Role.ADMIN)
+
+
+def run_or_abort(run_id: int) -> ThemeRun:
+    try:
+        return service.get_run(run_id)
+    except LookupError:
+        abort(404)
+
+
+def done_run_or_abort(run_id: int) -> ThemeRun:
+    run = run_or_abort(run_id)
+    if run.status is not RunStatus.DONE:
+        flash("This run has not finished yet.", "info")
+        abort(redirect(url_for("themes.index")))
+    return run
+
+
+@bp.route("/")
+@role_required(*SHAPERS)
+def index():
+    runs = db.session.scalars(select(ThemeRun).order_by(ThemeRun.number.desc())).all()
+    active = next((r for r in runs if r.status in (RunStatus.QUEUED, RunStatus.RUNNING)), None)
+    return render_template("themes/index.html", runs=runs, active=active,
+                           found=service.readiness(),
+                           minimum=int(current_app.config["THEME_MIN_STORIES"]),
+                           last_seeds="\n".join(
+                               s["name"] + (": " + ", ".join(s["keywords"])
+                                            if s["keywords"] else "")
+                               for s in (runs[0].seeds if runs else [])))
+
+
+@bp.route("/runs", methods=["POST"])
+@role_required(*SHAPERS)
+def start():
+    try:
+        run = service.start_run(current_user.id, request.form.get("seeds", ""))
+        db.session.commit()
+    except service.ThemeError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("themes.index"))
+    flash(f"Run {run.number} queued. This page shows its progress.", "success")
+    return redirect(url_for("themes.index"))
+
+
+@bp.route("/runs/<int:run_id>/status")
+@role_required(*SHAPERS)
+def status(run_id: int):
+    run = run_or_abort(run_id)
+    return jsonify(service.run_status(run) | {"url": url_for("themes.run", run_id=run.id)})
+
+
+@bp.route("/runs/<int:run_id>")
+@role_required(*SHAPERS)
+def run(run_id: int):
+    run = done_run_or_abort(run_id)
+    views, unassigned = board.theme_views(run)
+    shared = [v for v in views if not v.theme.hidden and v.shared_by == "shared"]
+    return render_template("themes/run.html", run=run, views=views, unassigned=unassigned,
+                           shared=shared)
+
+
+@bp.route("/runs/<int:run_id>/themes/<int:theme_id>")
+@role_required(*SHAPERS)
+def theme(run_id: int, theme_id: int):
+    run = done_run_or_abort(run_id)
+    views, _ = board.theme_views(run)
+    view = next((v for v in views if v.theme.id == theme_id), None)
+    if view is None:
+        abort(404)
+    allowed = service.consented_story_ids(
+        {r.passage.story_id for r in editing.passages_of(run, theme_id)})
+    rows = [r for r in editing.passages_of(run, theme_id) if r.passage.story_id in allowed]
+    return render_template("themes/theme.html", run=run, view=view, rows=rows,
+                           others=[v.theme for v in views if v.theme.id != theme_id])
+
+
+def _edit(run_id: int, theme_id: int | None, action, message: str):
+    run = done_run_or_abort(run_id)
+    try:
+        result = action(run)
+        db.session.commit()
+    except (ValueError, LookupError) as exc:
+        db.session.rollback()
+        if isinstance(exc, LookupError):
+            abort(404)
+        flash(str(exc), "error")
+        result = None
+    else:
+        flash(message, "success")
+    target = request.form.get("next") or ""
+    if target.startswith("/themes/"):
+        return redirect(target)
+    if theme_id is not None and result is not None and getattr(result, "id", None):
+        return redirect(url_for("themes.theme", run_id=run.id, theme_id=result.id))
+    return redirect(url_for("themes.run", run_id=run.id))
+
+
+@bp.route("/runs/<int:run_id>/themes/<int:theme_id>/rename", methods=["POST"])
+@role_required(*SHAPERS)
+def rename(run_id: int, theme_id: int):
+    return _edit(run_id, theme_id, lambda run: editing.rename(
+        run, theme_id, request.form.get("label", ""), request.form.get("description", ""),
+        current_user.id), "Theme saved.")
+
+
+@bp.route("/runs/<int:run_id>/themes/<int:theme_id>/hide", methods=["POST"])
+@role_required(*SHAPERS)
+def hide(run_id: int, theme_id: int):
+    hidden = request.form.get("hidden") == "1"
+    return _edit(run_id, theme_id, lambda run: editing.set_hidden(
+        run, theme_id, hidden, current_user.id),
+        "Theme hidden from the board and map." if hidden else "Theme shown again.")
+
+
+@bp.route("/runs/<int:run_id>/themes/<int:theme_id>/merge", methods=["POST"])
+@role_required(*SHAPERS)
+def merge(run_id: int, theme_id: int):
+    sources = [int(v) for v in request.form.getlist("sources") if v.isdigit()]
+    return _edit(run_id, theme_id, lambda run: editing.merge(
+        run, theme_id, sources, current_user.id), "Themes merged.")
+
+
+@bp.route("/runs/<int:run_id>/themes/<int:theme_id>/split", methods=["POST"])
+@role_required(*SHAPERS)
+def split(run_id: int, theme_id: int):
+    parts = request.form.get("parts", "")
+    return _edit(run_id, theme_id, lambda run: editing.split(
+        run, theme_id, current_user.id, int(parts) if parts.isdigit() else None)[0],
+        "Theme split. Check the new themes' names.")
+
+
+@bp.route("/runs/<int:run_id>/passages/<int:passage_id>/move", methods=["POST"])
+@role_required(*SHAPERS)
+def move(run_id: int, passage_id: int):
+    value = request.form.get("theme_id", "")
+    return _edit(run_id, None, lambda run: editing.move(
+        run, passage_id, int(value) if value.isdigit() else None, current_user.id),
+        "Passage moved.")
+
+
+@bp.route("/runs/<int:run_id>/passages/<int:passage_id>/pin", methods=["POST"])
+@role_required(*SHAPERS)
+def pin(run_id: int, passage_id: int):
+    pinned = request.form.get("pinned") == "1"
+    return _edit(run_id, None, lambda run: editing.pin(run, passage_id, pinned, current_user.id),
+                 "Quote pinned to the board." if pinned else "Quote unpinned.")
+
+
+@bp.route("/runs/<int:run_id>/board")
+@role_required(*SHAPERS)
+def theme_board(run_id: int):
+    run = done_run_or_abort(run_id)
+    views, _ = board.theme_views(run, include_hidden=False, quotes=4)
+    return render_template("themes/board.html", run=run, views=views)
+
+
+@bp.route("/runs/<int:run_id>/map")
+@role_required(*SHAPERS)
+def theme_map(run_id: int):
+    run = done_run_or_abort(run_id)
+    return render_template("themes/map.html", run=run)
+
+
+@bp.route("/runs/<int:run_id>/map.json")
+@role_required(*SHAPERS)
+def map_data(run_id: int):
+    return jsonify(board.map_points(done_run_or_abort(run_id)))
+
+
+@bp.route("/stories/<int:story_id>/audio")
+@role_required(*SHAPERS)
+def workshop_audio(story_id: int):
+    """Serve a story's audio for playing quotes in workshops (consent to play is required)."""
+    story = story_or_abort(story_id)
+    try:
+        consent.require(story, Scope.PLAY_IN_WORKSHOPS)
+        from ..stories.service import playback_path
+
+        path = playback_path(story, current_user)
+    except ConsentRefused as exc:
+        db.session.rollback()
+        return jsonify({"error": str(exc)}), 403
+    db.session.commit()
+    response = send_file(path, mimetype="audio/mp4", conditional=True, max_age=0,
+                         download_name=f"story-{story.id}.m4a")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/vendor/plotly.min.js")
+@role_required(*SHAPERS)
+def plotly_js():
+    """Serve plotly.js from the installed plotly package: pinned, offline, no CDN."""
+    import plotly
+
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    return send_file(path, mimetype="text/javascript", max_age=86400)
