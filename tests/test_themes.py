@@ -4,74 +4,35 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import date
 
 import numpy as np
 import pytest
 from sqlalchemy import select
 
 from storyhub.accounts.models import Role, User
-from storyhub.config import DEFAULTS
-from storyhub.database import utcnow
 from storyhub.extensions import db
-from storyhub.jobs.models import Job, JobStatus
 from storyhub.stories import service as stories
 from storyhub.stories.consent import Scope
-from storyhub.stories.models import Story, StoryStatus
+from storyhub.stories.models import Story
 from storyhub.themes import modeling, service
 from storyhub.themes.models import Passage, RunStatus, Theme, ThemePassage, ThemeRun
-from storyhub.transcripts import channels
-from storyhub.transcripts.engines import EngineSettings, get_engine
-from storyhub.transcripts.service import _build_transcript
 
-from .theme_corpus import CORPUS, corpus_audio
+from .theme_corpus import ALL_SCOPES, CORPUS, seed_stories, transcribe_corpus
 from .workers import FAST_JOBS, Worker, wait_for
 
 pytestmark = pytest.mark.slow
-ALL_SCOPES = set(Scope)
 THEME_OF = {s.key: s.theme for s in CORPUS}
 
 
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory):
-    """Every corpus story spoken and transcribed once by the real model: key -> (wav, segments)."""
-    audio = corpus_audio(tmp_path_factory.mktemp("theme-corpus"))
-    engine = get_engine(EngineSettings.from_config(DEFAULTS))
-    return {key: (path, engine.transcribe(channels.decode(path), "en", lambda _t: None))
-            for key, path in audio.items()}
+    """Every corpus story spoken and transcribed once by the real model."""
+    return transcribe_corpus(tmp_path_factory.mktemp("theme-corpus"))
 
 
 @pytest.fixture
 def config_overrides():
     return dict(FAST_JOBS)
-
-
-def seed_stories(app, corpus, reporter_id: int, keys=None, scopes=None,
-                 reviewed: bool = True) -> dict[str, int]:
-    """Add corpus stories through the real intake, with their transcripts; return key -> id."""
-    ids = {}
-    with app.app_context():
-        actor = db.session.get(User, reporter_id)
-        for item in CORPUS:
-            if keys is not None and item.key not in keys:
-                continue
-            path, segments = corpus[item.key]
-            chosen = (scopes or {}).get(item.key, ALL_SCOPES)
-            story = stories.create_story(
-                stories.NewStory(f"Story {item.key}", item.role, "snapshot", date.today()),
-                stories.NewConsent(set(chosen), "spoken", date.today(), 0.0), path, actor)
-            transcript = _build_transcript(story, segments, 1.0)
-            # The transcript comes from the session's real transcription of this audio, so the
-            # job the upload queued is done already.
-            for job in db.session.scalars(select(Job).where(Job.story_id == story.id)):
-                job.status, job.progress = JobStatus.DONE, 100.0
-            if reviewed:
-                transcript.reviewed_at = utcnow()
-                story.status = StoryStatus.REVIEWED
-            db.session.add(transcript)
-            db.session.commit()
-            ids[item.key] = story.id
-    return ids
 
 
 def run_now(app, actor_id: int, seeds: str = "") -> int:

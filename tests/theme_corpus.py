@@ -1,13 +1,30 @@
 """Short stories with known themes, written for the tests and spoken with espeak-ng.
 
-Each is transcribed once per test session by the real Whisper model (the transcripts are then
-reused, as a reviewed transcript would be), so theme tests see real transcription output.
+Each is transcribed once per test session by the real Whisper model; tests then add the
+stories through the real intake with those transcripts, as a reporter's reviewed work.
 """
 
 from __future__ import annotations
 
+import random
+import re
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+
+from sqlalchemy import select
+
+from storyhub.accounts.models import User
+from storyhub.config import DEFAULTS
+from storyhub.database import utcnow
+from storyhub.extensions import db
+from storyhub.jobs.models import Job, JobStatus
+from storyhub.stories import service as stories
+from storyhub.stories.consent import Scope
+from storyhub.stories.models import StoryStatus
+from storyhub.transcripts import channels
+from storyhub.transcripts.engines import EngineSettings, get_engine
+from storyhub.transcripts.service import _build_transcript
 
 from .speech import espeak
 
@@ -87,7 +104,70 @@ CORPUS = [
 ]
 
 
-def corpus_audio(folder: Path) -> dict[str, Path]:
-    """Speak every corpus story into `folder`; return key -> WAV file."""
+THEME_OF = {s.key: s.theme for s in CORPUS}
+ALL_SCOPES = set(Scope)
+
+
+@dataclass
+class Spoken:
+    story: CorpusStory
+    audio: Path
+    segments: list
+
+
+def recombined(per_theme: int, seed: int = 7) -> list[CorpusStory]:
+    """Return more stories per theme, each four sentences drawn from that theme's stories."""
+    rng = random.Random(seed)  # noqa: S311  (test data, not secrets)
+    pools: dict[str, list[str]] = {}
+    for story in CORPUS:
+        pools.setdefault(story.theme, []).extend(re.split(r"(?<=[.])\s+", story.text))
+    made: list[CorpusStory] = []
+    seen = {story.text for story in CORPUS}
+    for theme, pool in pools.items():
+        while len([m for m in made if m.theme == theme]) < per_theme:
+            text = " ".join(pool[j] for j in sorted(rng.sample(range(len(pool)), 4)))
+            if text not in seen:  # the same words would be the same recording
+                seen.add(text)
+                i = len([m for m in made if m.theme == theme])
+                made.append(CorpusStory(f"{theme}-r{i + 1}", theme, (PROBATION, STAFF)[i % 2],
+                                        text))
+    return made
+
+
+def transcribe_corpus(folder: Path, corpus: list[CorpusStory] = CORPUS) -> dict[str, Spoken]:
+    """Speak every story and transcribe it with the real model; return key -> Spoken."""
     folder.mkdir(parents=True, exist_ok=True)
-    return {s.key: espeak(folder / f"{s.key}.wav", s.text) for s in CORPUS}
+    engine = get_engine(EngineSettings.from_config(DEFAULTS))
+    spoken = {}
+    for story in corpus:
+        audio = espeak(folder / f"{story.key}.wav", story.text)
+        segments = engine.transcribe(channels.decode(audio), "en", lambda _t: None)
+        spoken[story.key] = Spoken(story, audio, segments)
+    return spoken
+
+
+def seed_stories(app, corpus: dict[str, Spoken], user_id: int, keys=None, scopes=None,
+                 reviewed: bool = True) -> dict[str, int]:
+    """Add stories through the real intake, with their transcripts; return key -> story id."""
+    ids = {}
+    with app.app_context():
+        actor = db.session.get(User, user_id)
+        for key, item in corpus.items():
+            if keys is not None and key not in keys:
+                continue
+            chosen = (scopes or {}).get(key, ALL_SCOPES)
+            story = stories.create_story(
+                stories.NewStory(f"Story {key}", item.story.role, "snapshot", date.today()),
+                stories.NewConsent(set(chosen), "spoken", date.today(), 0.0), item.audio, actor)
+            transcript = _build_transcript(story, item.segments, 1.0)
+            # The transcript is the session's real transcription of this audio, so the job
+            # the upload queued is done already.
+            for job in db.session.scalars(select(Job).where(Job.story_id == story.id)):
+                job.status, job.progress = JobStatus.DONE, 100.0
+            if reviewed:
+                transcript.reviewed_at = utcnow()
+                story.status = StoryStatus.REVIEWED
+            db.session.add(transcript)
+            db.session.commit()
+            ids[key] = story.id
+    return ids

@@ -33,7 +33,9 @@ SPOKEN_FILLER = frozenset("""
     um umm uh uhh er erm ah oh yeah yes yep no nah okay ok like just really know mean
     think thing things stuff kind sort got get gets getting going gonna wanna basically
     actually literally right well lot lots bit sure said say says saying probably maybe
-    good bad way time times
+    good bad way time times did does doing done hear heard different tell told ask asked
+    want wanted need needed feel felt try tried make made come came went goes use used
+    every day days week weeks year years
 """.split())
 UMAP_MIN_PASSAGES = 60
 

@@ -10,6 +10,7 @@ from flask import (
     current_app,
     flash,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -22,6 +23,7 @@ from sqlalchemy import select
 from ..accounts.auth import role_required
 from ..accounts.models import Role
 from ..extensions import db
+from ..security import CSP
 from ..stories import consent
 from ..stories.consent import ConsentRefused, Scope
 from ..stories.views import story_or_abort
@@ -191,7 +193,11 @@ def theme_board(run_id: int):
 @role_required(*SHAPERS)
 def theme_map(run_id: int):
     run = done_run_or_abort(run_id)
-    return render_template("themes/map.html", run=run)
+    response = make_response(render_template("themes/map.html", run=run))
+    # plotly.js sets inline styles on the chart it draws; scripts stay 'self' only.
+    response.headers["Content-Security-Policy"] = CSP.replace(
+        "style-src 'self'", "style-src 'self' 'unsafe-inline'")
+    return response
 
 
 @bp.route("/runs/<int:run_id>/map.json")

@@ -1,0 +1,129 @@
+"""A facilitator in a real browser: theme 36 reviewed stories, rename and merge themes, see which
+themes staff and people on probation share, play a quote's span, print the board, read the map —
+against `storyhub run` with its own worker."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import pytest
+
+from storyhub import create_app
+from storyhub.accounts.models import User
+from storyhub.extensions import db
+
+from .browser import launch_chromium, live_server
+from .theme_corpus import CORPUS, recombined, seed_stories, transcribe_corpus
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def big_corpus(tmp_path_factory):
+    """The twelve corpus stories and 24 more made from their sentences, really transcribed."""
+    return transcribe_corpus(tmp_path_factory.mktemp("big-corpus"), CORPUS + recombined(6))
+
+
+@pytest.fixture
+def server(tmp_path, big_corpus, monkeypatch):
+    live = live_server(tmp_path, "facilitator", "fran", "facilitator pass 1", "Fran",
+                       worker=True, env={"STORYHUB_JOB_HEARTBEAT_SECONDS": "0.5"})
+    try:
+        # Add the stories to the server's own database, as reporters would have.
+        monkeypatch.setenv("STORYHUB_INSTANCE_PATH", str(live.instance))
+        app = create_app({"BROKER_URL": os.environ.get("STORYHUB_BROKER_URL", "")})
+        with app.app_context():
+            fran = db.session.scalar(db.select(User).where(User.username == "fran"))
+            fran_id = fran.id
+        live.story_ids = seed_stories(app, big_corpus, fran_id)
+        with app.app_context():
+            db.engine.dispose()
+        yield live
+    finally:
+        live.stop()
+
+
+def test_facilitator_themes_shapes_and_prints_the_board(server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    assert len(server.story_ids) == 36
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(server.url + "/login")
+        page.get_by_label("Username").fill("fran")
+        page.get_by_label("Password").fill("facilitator pass 1")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("link", name="Themes").first.click()
+        expect(page.get_by_text("36 stories are ready")).to_be_visible()
+
+        started = time.monotonic()
+        page.get_by_role("button", name="Find themes").click()
+        expect(page.locator("#run-bar")).to_be_visible()
+        expect(page.get_by_role("heading", name="Themes from run 1")).to_be_visible(
+            timeout=120_000)
+        seconds = time.monotonic() - started
+        print(f"36 stories themed in {seconds:.1f}s, from the click to the themes page")
+        assert seconds < 60
+        cards = page.locator(".theme-card")
+        assert cards.count() == 4
+        page.screenshot(path=str(tmp_path / "themes.png"), full_page=True)
+
+        # Which themes are shared: housing is told by staff and people on probation.
+        shared = page.locator("h2:has-text('Shared by staff') + ul")
+        expect(shared.get_by_role("link")).to_have_count(4)
+
+        work = cards.filter(has_text=re.compile("job|forklift|employ|warehouse")).first
+        work_label = work.locator(".theme-title").inner_text()
+        # Rename the housing theme.
+        housing = cards.filter(has_text="hostel").first
+        housing.get_by_role("link").click()
+        page.get_by_label("Name").fill("A safe place to live")
+        page.get_by_label("Description").fill("Finding and keeping somewhere to live")
+        page.get_by_role("button", name="Save").click()
+        expect(page.get_by_text("Theme saved.")).to_be_visible()
+        expect(page.get_by_role("heading", name="A safe place to live")).to_be_visible()
+
+        # Merge the work theme into it (a facilitator's call), using the keyboard.
+        page.get_by_label("Merge another theme into this one").select_option(label=work_label)
+        page.get_by_label("Merge another theme into this one").focus()
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
+        expect(page.get_by_text("Themes merged.")).to_be_visible()
+        page.get_by_role("link", name="All themes in run 1").click()
+        expect(page.locator(".theme-card")).to_have_count(3)
+
+        # The board: quotes with play buttons that play only their span.
+        page.get_by_role("link", name="Theme board").click()
+        expect(page.locator(".board-card")).to_have_count(3)
+        button = page.locator(".play-span").first
+        end = float(button.get_attribute("data-end"))
+        # Muted, and fast (the span still ends where it should).
+        page.eval_on_selector("#board-audio",
+                              "el => { el.muted = true; el.defaultPlaybackRate = 4; }")
+        button.click()
+        page.wait_for_function("() => !document.getElementById('board-audio').paused",
+                               timeout=10_000)
+        page.wait_for_function(
+            "() => document.getElementById('board-audio').paused", timeout=60_000)
+        stopped = page.eval_on_selector("#board-audio", "el => el.currentTime")
+        assert end - 0.1 <= stopped <= end + 1.0
+        # Printing keeps the cards and drops the site's header and buttons.
+        page.emulate_media(media="print")
+        expect(page.locator(".site-header")).to_be_hidden()
+        expect(page.locator(".play-span").first).to_be_hidden()
+        expect(page.locator(".board-card").first).to_be_visible()
+        page.screenshot(path=str(tmp_path / "board-print.png"), full_page=True)
+        page.emulate_media(media="screen")
+
+        # The map: plotly draws one trace per theme; hovering shows the passage.
+        page.goto(page.url.replace("/board", "/map"))
+        expect(page.locator("#theme-map[data-ready='3']")).to_be_attached(timeout=20_000)
+        expect(page.locator("#theme-map .scatterlayer .trace")).to_have_count(3)
+        page.screenshot(path=str(tmp_path / "map.png"), full_page=True)
+        assert not [e for e in errors if "Content Security Policy" in e], errors
+        browser.close()
