@@ -46,6 +46,7 @@ def test_roles_reach_only_their_routes(app, client, auth, make_user, role):
         if endpoint == "accounts.logout":
             continue  # would end this test's session
         response = client.open(url, method=method)
+        response.close()  # file responses (audio, vendored JS) hold their file open
         if role in roles:
             assert response.status_code != 403, f"{role} should reach {endpoint} {url}"
             assert "/login" not in response.headers.get("Location", ""), endpoint

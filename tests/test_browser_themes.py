@@ -126,4 +126,13 @@ def test_facilitator_themes_shapes_and_prints_the_board(server, tmp_path):
         expect(page.locator("#theme-map .scatterlayer .trace")).to_have_count(3)
         page.screenshot(path=str(tmp_path / "map.png"), full_page=True)
         assert not [e for e in errors if "Content Security Policy" in e], errors
+
+        # On a phone every page fits the screen's width.
+        page.set_viewport_size({"width": 390, "height": 844})
+        for path in ("/themes/", "/themes/runs/1", "/themes/runs/1/board"):
+            page.goto(server.url + path)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+        page.locator(".theme-card a").first.click()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.screenshot(path=str(tmp_path / "theme-phone.png"), full_page=True)
         browser.close()

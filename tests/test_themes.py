@@ -11,11 +11,14 @@ from sqlalchemy import select
 
 from storyhub.accounts.models import Role, User
 from storyhub.extensions import db
+from storyhub.jobs.models import Job, JobStatus
 from storyhub.stories import service as stories
 from storyhub.stories.consent import Scope
 from storyhub.stories.models import Story
 from storyhub.themes import modeling, service
 from storyhub.themes.models import Passage, RunStatus, Theme, ThemePassage, ThemeRun
+from storyhub.themes.passages import split_passages
+from storyhub.transcripts.models import Segment, Transcript, Word
 
 from .theme_corpus import ALL_SCOPES, CORPUS, seed_stories, transcribe_corpus
 from .workers import FAST_JOBS, Worker, wait_for
@@ -76,7 +79,7 @@ def test_known_themes_come_out_one_each_through_the_worker(app, client, auth, co
                 seen.append(data["progress"])
                 return data["status"] in ("done", "failed")
 
-        wait_for(finished, 240, "the theme run", worker)
+        wait_for(finished, 240, "the theme run", worker.log)
     finally:
         worker.stop()
     with app.app_context():
@@ -352,3 +355,105 @@ def test_adaptive_model_on_tiny_and_mid_corpora_is_repeatable():
         assert (a == b).all()
         assert (a == -1).mean() <= 0.05
         assert len(set(a.tolist()) - {-1}) >= 5
+
+
+def _transcript(turns: list[tuple[str, str]]) -> Transcript:
+    """Build a transcript in memory: (speaker, text) turns, each word 0.4 s long."""
+    transcript = Transcript(speakers={"S1": "Reporter", "S2": "Storyteller"})
+    clock = 0.0
+    for pos, (speaker, text) in enumerate(turns):
+        words = []
+        for i, word in enumerate(text.split()):
+            words.append(Word(position=i, start=clock, end=clock + 0.3, text=word,
+                              probability=0.9))
+            clock += 0.4
+        transcript.segments.append(Segment(position=pos, start=words[0].start,
+                                           end=words[-1].end, speaker=speaker, text=text,
+                                           words=words))
+    return transcript
+
+
+SENTENCE = "I waited {} weeks for a flat and the council kept losing my forms again."
+
+
+def test_passages_keep_to_sentences_speakers_and_length():
+    monologue = " ".join(SENTENCE.format(n) for n in range(25))  # 25 sentences of 15 words
+    found = split_passages(_transcript([("S2", monologue)]))
+    assert all(40 <= p.word_count <= 150 for p in found), [p.word_count for p in found]
+    assert all(p.text.endswith(".") for p in found)
+    assert " ".join(p.text for p in found) == monologue
+    assert found[0].start == 0.0 and found[1].start == pytest.approx(found[0].end + 0.1)
+
+    dialogue = _transcript([
+        ("S1", "So tell me what happened when you first came out of prison?"),
+        ("S2", " ".join(SENTENCE.format(n) for n in range(5))),
+        ("S1", "Yeah."),
+        ("S2", " ".join(SENTENCE.format(n) for n in range(5, 8))),
+        ("S1", "Mm-hm, right."),
+    ])
+    found = split_passages(dialogue)
+    assert [p.speaker for p in found] == ["Reporter", "Storyteller"]
+    # Back-channel ("Yeah.") is skipped and does not break the storyteller's turn.
+    assert found[1].word_count == 8 * 15
+    assert "Yeah" not in " ".join(p.text for p in found)
+
+
+def test_worker_killed_mid_run_finishes_once_on_another(app, make_user, corpus, tmp_path):
+    facilitator = make_user(Role.FACILITATOR)
+    seed_stories(app, corpus, facilitator)
+    with app.app_context():
+        run = service.start_run(facilitator)
+        db.session.commit()
+        run_id, job_id = run.id, run.job_id
+
+    def job():
+        with app.app_context():
+            found = db.session.get(Job, job_id)
+            db.session.expunge(found)
+            return found
+
+    first = Worker(app, "doomed", tmp_path)
+    try:
+        wait_for(lambda: job().progress >= 5, 180, "the first worker to start the run",
+                 first.log)
+    finally:
+        first.kill()
+    assert job().status is JobStatus.RUNNING
+    second = Worker(app, "rescuer", tmp_path)
+    try:
+        wait_for(lambda: job().status is JobStatus.DONE, 240,
+                 "the second worker to finish the run", second.log)
+    finally:
+        second.stop()
+    assert job().attempts == 2
+    with app.app_context():
+        run = db.session.get(ThemeRun, run_id)
+        assert run.status is RunStatus.DONE
+        assert len(run.themes) == 4
+        passages = db.session.scalars(select(Passage)).all()
+        rows = db.session.scalars(select(ThemePassage).where(
+            ThemePassage.run_id == run_id)).all()
+        assert len(rows) == len(passages) == 12
+
+
+def test_edits_that_cannot_be_done_say_why(app, client, auth, corpus):
+    facilitator = auth.login_as(Role.FACILITATOR)
+    seed_stories(app, corpus, facilitator, keys=[s.key for s in CORPUS[:6]])
+    run_id = run_now(app, facilitator)
+    with app.app_context():
+        run = db.session.get(ThemeRun, run_id)
+        theme_id = run.themes[0].id
+        labels = [t.label for t in run.themes]
+    page = client.post(f"/themes/runs/{run_id}/themes/{theme_id}/rename",
+                       data={"label": "   ", "description": ""}, follow_redirects=True)
+    assert "Give the theme a name." in page.get_data(as_text=True)
+    page = client.post(f"/themes/runs/{run_id}/themes/{theme_id}/merge", data={},
+                       follow_redirects=True)
+    assert "Choose at least one other theme" in page.get_data(as_text=True)
+    page = client.post(f"/themes/runs/{run_id}/themes/{theme_id}/split",
+                       data={"parts": "40"}, follow_redirects=True)
+    assert "can be split into 2 to" in page.get_data(as_text=True)
+    assert client.post(f"/themes/runs/{run_id}/themes/99999/rename",
+                       data={"label": "x"}).status_code == 404
+    with app.app_context():
+        assert [t.label for t in db.session.get(ThemeRun, run_id).themes] == labels

@@ -140,15 +140,21 @@ def reap() -> int:
     expired = db.session.scalars(select(Job).where(
         Job.status == JobStatus.RUNNING, Job.lease_expires_at < now)).all()
     for job in expired:
-        logger.warning("Job %s lost its worker %s; queueing it again", job.id, job.worker)
+        # Conditional: the worker may finish the job between our read and this write.
+        still_lost = (Job.id == job.id) & (Job.status == JobStatus.RUNNING) & (
+            Job.lease_expires_at < now) & (Job.worker == job.worker)
         if job.attempts >= job.max_attempts:
-            job.status = JobStatus.FAILED
-            job.finished_at = now
-            job.error = ("The worker stopped while working on this story, too many times. "
-                         "Press Retry to try again.")
+            values = {"status": JobStatus.FAILED, "finished_at": now,
+                      "error": "The worker stopped while working on this story, too many "
+                               "times. Press Retry to try again."}
         else:
-            job.status = JobStatus.QUEUED
-            job.sent_at = None
+            values = {"status": JobStatus.QUEUED, "sent_at": None}
+        changed = db.session.execute(update(Job).where(still_lost).values(**values)
+                                     .execution_options(synchronize_session=False))
+        if changed.rowcount:  # type: ignore[attr-defined]
+            logger.warning("Job %s lost its worker %s; %s", job.id, job.worker,
+                           "queueing it again" if values["status"] is JobStatus.QUEUED
+                           else "giving up")
     db.session.commit()
     unsent = db.session.execute(select(Job.id, Job.kind).where(
         Job.status == JobStatus.QUEUED,

