@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from flask import current_app
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import joinedload, selectinload
 
 from .. import audit
 from ..database import utcnow
@@ -320,14 +321,18 @@ def _fail(job_id: int, run_id: int, worker: str, message: str, retry: bool, mode
 
 def consented_story_ids(story_ids) -> set[int]:
     """Return those of `story_ids` whose consent still covers analysis (checked on every read)."""
-    stories = db.session.scalars(select(Story).where(Story.id.in_(list(story_ids)))).all()
+    stories = db.session.scalars(select(Story).where(Story.id.in_(list(story_ids)))
+                                 .options(selectinload(Story.consent))).all()
     return {s.id for s in stories if consent.check(s, Scope.TRANSCRIBE_ANALYSE) is None}
 
 
 def run_passages(run: ThemeRun) -> list[ThemePassage]:
     """Return the run's passages whose stories may still be analysed, in story order."""
+    story = joinedload(ThemePassage.passage).joinedload(Passage.story)
     rows = db.session.scalars(
         select(ThemePassage).join(Passage).where(ThemePassage.run_id == run.id)
+        .options(story.joinedload(Story.storyteller), story.joinedload(Story.consent),
+                 story.joinedload(Story.recording), joinedload(ThemePassage.theme))
         .order_by(Passage.story_id, Passage.position)).all()
     allowed = consented_story_ids({r.passage.story_id for r in rows})
     return [r for r in rows if r.passage.story_id in allowed]
