@@ -132,6 +132,7 @@ def test_facilitator_themes_shapes_and_prints_the_board(server, tmp_path):
         for path in ("/themes/", "/themes/runs/1", "/themes/runs/1/board"):
             page.goto(server.url + path)
             assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+        page.goto(server.url + "/themes/runs/1")
         page.locator(".theme-card a").first.click()
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         page.screenshot(path=str(tmp_path / "theme-phone.png"), full_page=True)

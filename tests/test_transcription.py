@@ -209,7 +209,8 @@ def test_failure_is_retried_then_reported_and_retry_button_works(app, client, au
 
 def test_progress_is_monotonic_and_reaches_100(app, make_user, tmp_path):
     reporter = make_user(Role.REPORTER)
-    story_id = add_story(app, reporter, long_speech(tmp_path, repeats=2))
+    # About two minutes of speech: several heartbeats even on a fast, quiet machine.
+    story_id = add_story(app, reporter, long_speech(tmp_path, repeats=3))
     job_id = job_of(app, story_id).id
     seen: list[float] = []
     stop = threading.Event()
