@@ -54,6 +54,9 @@ DEFAULTS: dict[str, Any] = {
     "THEME_FIT_SAMPLE": 20000,
     # How close (cosine) a passage must be to a facilitator's expected theme to join it.
     "THEME_SEED_MIN_SIMILARITY": 0.3,
+    # Each worker process compiles the theme model's numba code when it starts (about 30 s of
+    # one core), so a facilitator's first run is not the slow one.
+    "THEME_WARM_UP": True,
 }
 
 

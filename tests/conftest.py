@@ -13,6 +13,10 @@ from storyhub.accounts import service
 from storyhub.accounts.models import Role
 from storyhub.extensions import db, limiter
 
+# Workers and servers the tests start skip the theme model's warm-up (about 30 s of a core
+# each), which would only slow the tests that run beside it; test_themes covers it.
+os.environ.setdefault("STORYHUB_THEME_WARM_UP", "0")
+
 PASSWORD = "correct horse battery"
 _counter = itertools.count(1)
 

@@ -457,3 +457,14 @@ def test_edits_that_cannot_be_done_say_why(app, client, auth, corpus):
                        data={"label": "x"}).status_code == 404
     with app.app_context():
         assert [t.label for t in db.session.get(ThemeRun, run_id).themes] == labels
+
+
+def test_worker_warms_up_the_theme_model(app, tmp_path):
+    """A new worker process compiles the model's code in the background and says so."""
+    worker = Worker(app, "warm", tmp_path, STORYHUB_THEME_WARM_UP="1")
+    try:
+        wait_for(lambda: "Theme model warmed up in" in worker.log(), 240,
+                 "the worker to warm up the theme model", worker.log)
+    finally:
+        worker.stop()
+    assert "warm-up failed" not in worker.log()

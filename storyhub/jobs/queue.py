@@ -10,7 +10,7 @@ import os
 import threading
 
 from celery import Celery, Task
-from celery.signals import worker_ready
+from celery.signals import worker_process_init, worker_ready
 from flask import Flask
 
 QUEUES = ("default", "transcribe", "analysis")
@@ -72,5 +72,9 @@ def init_app(app: Flask) -> Celery:
     @worker_ready.connect(weak=False)
     def _start_reaper(**_kwargs):
         service.start_reaper(app, threading.Event())
+
+    @worker_process_init.connect(weak=False)
+    def _warm_up_themes(**_kwargs):
+        _theme_tasks.start_warm_up(app)
 
     return celery

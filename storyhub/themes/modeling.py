@@ -402,6 +402,21 @@ def map_coordinates(reducer: AdaptiveReducer, embeddings: np.ndarray, fit_idx: n
                 force_approximation_algorithm=True).fit_transform(reduced)
 
 
+def warm_up(n: int = 80, dims: int = 384) -> float:
+    """Compile UMAP's and HDBSCAN's numba code on random data; return the seconds it took.
+
+    numba does not keep most of this code between processes, so without it a worker's first
+    run of 60+ passages spends about 35 s compiling. Workers call this when they start.
+    """
+    started = time.perf_counter()
+    X = np.random.default_rng(0).normal(size=(n, dims)).astype(np.float32)
+    params = params_for(n)
+    reducer = AdaptiveReducer(params).fit(X)
+    AdaptiveClusterer(params).fit(reducer.embedding_)
+    map_coordinates(reducer, X, np.arange(n), params)
+    return time.perf_counter() - started
+
+
 def save_model(result: ThemeResult, folder: Path, embedding_model: str = "") -> None:
     """Save the BERTopic model with safetensors (no pickle), for reuse and audit."""
     folder.mkdir(parents=True, exist_ok=True)
