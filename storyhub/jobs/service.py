@@ -103,6 +103,21 @@ def heartbeat(job_id: int, worker: str, progress: float | None = None) -> None:
     db.session.commit()
 
 
+def mark_done(job_id: int, worker: str) -> None:
+    """Mark the job done in the caller's transaction, only if this worker still holds it.
+
+    Raises JobGone otherwise, so the caller rolls back and a job's results are written once.
+    """
+    held = db.session.execute(
+        update(Job).where(Job.id == job_id, Job.worker == worker,
+                          Job.status == JobStatus.RUNNING)
+        .values(status=JobStatus.DONE, progress=100.0, finished_at=utcnow(),
+                lease_expires_at=None, error=None)
+        .execution_options(synchronize_session=False))
+    if held.rowcount != 1:  # type: ignore[attr-defined]
+        raise JobGone(job_id)
+
+
 def fail(job_id: int, worker: str, message: str, retry: bool) -> Job | None:
     """Record a failed attempt: queue it again while attempts remain, else fail it for good."""
     db.session.rollback()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from flask import current_app
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from .. import audit
@@ -280,14 +280,7 @@ def run_theme_job(job_id: int) -> str:
                                 lambda report: found.append(_analyse(run, report)))
         # Written after the heartbeat stopped, in one short transaction with the job's end.
         _store(run, found[0])
-        held = db.session.execute(
-            update(Job).where(Job.id == job_id, Job.worker == worker,
-                              Job.status == JobStatus.RUNNING)
-            .values(status=JobStatus.DONE, progress=100.0, finished_at=utcnow(),
-                    lease_expires_at=None, error=None)
-            .execution_options(synchronize_session=False))
-        if held.rowcount != 1:  # type: ignore[attr-defined]
-            raise jobs.JobGone(job_id)
+        jobs.mark_done(job_id, worker)
         run.status = RunStatus.DONE
         run.finished_at = utcnow()
         db.session.commit()

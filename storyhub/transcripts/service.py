@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit
@@ -141,14 +141,7 @@ def run_transcription_job(job_id: int) -> str:
         seconds = time.perf_counter() - started
         db.session.add(_build_transcript(story, found, seconds))
         # Done only if this worker still holds the job: so a job finishes exactly once.
-        held = db.session.execute(
-            update(Job).where(Job.id == job_id, Job.worker == worker,
-                              Job.status == JobStatus.RUNNING)
-            .values(status=JobStatus.DONE, progress=100.0, finished_at=utcnow(),
-                    lease_expires_at=None, error=None)
-            .execution_options(synchronize_session=False))
-        if held.rowcount != 1:  # type: ignore[attr-defined]
-            raise jobs.JobGone(job_id)
+        jobs.mark_done(job_id, worker)
         story.status = StoryStatus.TRANSCRIBED
         db.session.commit()
         logger.info("Story %s transcribed in %.1fs", story.id, seconds)
