@@ -102,9 +102,9 @@ def theme(run_id: int, theme_id: int):
     view = next((v for v in views if v.theme.id == theme_id), None)
     if view is None:
         abort(404)
-    allowed = service.consented_story_ids(
-        {r.passage.story_id for r in editing.passages_of(run, theme_id)})
-    rows = [r for r in editing.passages_of(run, theme_id) if r.passage.story_id in allowed]
+    found = editing.passages_of(run, theme_id)
+    allowed = service.consented_story_ids({r.passage.story_id for r in found})
+    rows = [r for r in found if r.passage.story_id in allowed]
     return render_template("themes/theme.html", run=run, view=view, rows=rows,
                            others=[v.theme for v in views if v.theme.id != theme_id])
 
