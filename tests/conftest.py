@@ -64,13 +64,23 @@ def config_overrides() -> dict:
 
 
 @pytest.fixture
-def app(migrated, tmp_path, monkeypatch, config_overrides):
-    """A StoryHub app on the shared test database, emptied before each test."""
+def prepared():
+    """Override in a test module with a PreparedInstance to start each test from a copy of it."""
+    return None
+
+
+@pytest.fixture
+def app(migrated, tmp_path, monkeypatch, config_overrides, prepared):
+    """A StoryHub app on the shared test database, emptied before each test.
+
+    Where the module names a prepared instance, the app runs on a copy of it instead.
+    """
     instance = tmp_path / "instance"
     monkeypatch.setenv("STORYHUB_INSTANCE_PATH", str(instance))
+    database = prepared.copy_to(instance) if prepared is not None else migrated
     config = {
         "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": migrated,
+        "SQLALCHEMY_DATABASE_URI": database,
         "SECRET_KEY": "test-secret",
         "WTF_CSRF_ENABLED": False,
         "SESSION_COOKIE_SECURE": False,
@@ -83,13 +93,16 @@ def app(migrated, tmp_path, monkeypatch, config_overrides):
     app = create_app(config)
     with app.app_context():
         limiter.reset()  # Redis keeps sign-in counts between tests
-        for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(table.delete())
-        db.session.commit()
+        if prepared is None:
+            for table in reversed(db.metadata.sorted_tables):
+                db.session.execute(table.delete())
+            db.session.commit()
     yield app
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+    if prepared is not None:
+        prepared.discard_copy(database)
 
 
 @pytest.fixture
@@ -144,3 +157,26 @@ class AuthActions:
 @pytest.fixture
 def auth(client, make_user) -> AuthActions:
     return AuthActions(client, make_user)
+
+
+@pytest.fixture(scope="session")
+def corpus_audio(tmp_path_factory) -> dict:
+    """The twelve corpus stories spoken by espeak-ng: key -> WAV path."""
+    from .speech import espeak
+    from .theme_corpus import CORPUS
+
+    folder = tmp_path_factory.mktemp("corpus-audio")
+    return {s.key: espeak(folder / f"{s.key}.wav", s.text) for s in CORPUS}
+
+
+@pytest.fixture(scope="session")
+def corpus_instance(database_url, migrated, tmp_path_factory):
+    """An instance holding the twelve corpus stories with reviewed transcripts, all consent."""
+    from .instances import prepare_instance
+    from .theme_corpus import CORPUS, filler, stored_corpus
+
+    corpus = stored_corpus(tmp_path_factory.mktemp("corpus-speech"), CORPUS)
+    instance = prepare_instance("corpus", database_url, tmp_path_factory.mktemp("corpus"),
+                                filler(corpus))
+    yield instance
+    instance.remove()

@@ -1,14 +1,22 @@
 """Short stories with known themes, written for the tests and spoken with espeak-ng.
 
-Each is transcribed once per test session by the real Whisper model; tests then add the
-stories through the real intake with those transcripts, as a reporter's reviewed work.
+Their transcripts, made once by the real Whisper model, are kept in `data/theme_corpus.json`, so
+theme tests get the same words on every machine (int8 output differs between CPUs) without
+transcribing for minutes. The recordings themselves are spoken again by espeak-ng in each test
+session and go through the real intake. After changing the stories, make the file again with
+
+    .venv/bin/python -m tests.theme_corpus
+
+Tests that need the real engine end to end (test_themes_from_real_audio) still transcribe.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 
@@ -23,11 +31,12 @@ from storyhub.stories import service as stories
 from storyhub.stories.consent import Scope
 from storyhub.stories.models import StoryStatus
 from storyhub.transcripts import channels
-from storyhub.transcripts.engines import EngineSettings, get_engine
+from storyhub.transcripts.engines import EngineSettings, SegmentResult, WordResult, get_engine
 from storyhub.transcripts.service import _build_transcript
 
 from .speech import espeak
 
+FIXTURE = Path(__file__).resolve().parent / "data" / "theme_corpus.json"
 PROBATION = "person_on_probation"
 STAFF = "staff"
 
@@ -112,7 +121,7 @@ ALL_SCOPES = set(Scope)
 class Spoken:
     story: CorpusStory
     audio: Path
-    segments: list
+    segments: list[SegmentResult]
 
 
 def recombined(per_theme: int, seed: int = 7) -> list[CorpusStory]:
@@ -134,15 +143,45 @@ def recombined(per_theme: int, seed: int = 7) -> list[CorpusStory]:
     return made
 
 
+BIG_CORPUS = CORPUS + recombined(6)
+BIG_THEME_OF = {s.key: s.theme for s in BIG_CORPUS}
+
+
+def transcribe(audio: Path) -> list[SegmentResult]:
+    """Transcribe `audio` with the real engine and the default settings."""
+    engine = get_engine(EngineSettings.from_config(DEFAULTS))
+    result = engine.transcribe(channels.decode(audio), "en", lambda _t: None)
+    return list(getattr(result, "segments", result))
+
+
 def transcribe_corpus(folder: Path, corpus: list[CorpusStory] = CORPUS) -> dict[str, Spoken]:
     """Speak every story and transcribe it with the real model; return key -> Spoken."""
     folder.mkdir(parents=True, exist_ok=True)
-    engine = get_engine(EngineSettings.from_config(DEFAULTS))
     spoken = {}
     for story in corpus:
         audio = espeak(folder / f"{story.key}.wav", story.text)
-        segments = engine.transcribe(channels.decode(audio), "en", lambda _t: None)
-        spoken[story.key] = Spoken(story, audio, segments)
+        spoken[story.key] = Spoken(story, audio, transcribe(audio))
+    return spoken
+
+
+def _segments_from_json(rows: list[dict]) -> list[SegmentResult]:
+    return [SegmentResult(row["start"], row["end"], row["text"],
+                          [WordResult(**w) for w in row["words"]], row["speaker"])
+            for row in rows]
+
+
+def stored_corpus(folder: Path, corpus: list[CorpusStory] = CORPUS) -> dict[str, Spoken]:
+    """Speak every story, with the transcript stored for it in the fixture; key -> Spoken."""
+    saved = json.loads(FIXTURE.read_text())["stories"]
+    folder.mkdir(parents=True, exist_ok=True)
+    spoken = {}
+    for story in corpus:
+        entry = saved.get(story.key)
+        if entry is None or entry["text"] != story.text:
+            raise RuntimeError(f"{FIXTURE.name} is out of date for {story.key}: make it again "
+                               "with `.venv/bin/python -m tests.theme_corpus`")
+        audio = espeak(folder / f"{story.key}.wav", story.text)
+        spoken[story.key] = Spoken(story, audio, _segments_from_json(entry["segments"]))
     return spoken
 
 
@@ -171,3 +210,52 @@ def seed_stories(app, corpus: dict[str, Spoken], user_id: int, keys=None, scopes
             db.session.commit()
             ids[key] = story.id
     return ids
+
+
+def filler(corpus: dict[str, Spoken]):
+    """Return a function that fills an instance with `corpus`, reported by a lead reporter."""
+
+    def fill(app) -> dict:
+        from storyhub.accounts import service as accounts
+        from storyhub.accounts.models import Role
+
+        with app.app_context():
+            reporter = accounts.create_user("corpus-reporter", "Corpus Reporter", Role.REPORTER,
+                                            "corpus reporter pass")
+            reporter.all_sites = True
+            db.session.commit()
+            reporter_id = reporter.id
+        return {"ids": seed_stories(app, corpus, reporter_id), "reporter": reporter_id}
+
+    return fill
+
+
+def _rounded(value):
+    if isinstance(value, float):
+        return round(value, 3)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def main() -> None:
+    """Transcribe every corpus story with the real engine and store the transcripts."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--folder", type=Path, default=Path("/tmp/storyhub-theme-corpus"))
+    args = parser.parse_args()
+    stories_out = {}
+    for key, item in transcribe_corpus(args.folder, BIG_CORPUS).items():
+        stories_out[key] = {"text": item.story.text,
+                            "segments": [_rounded(asdict(seg)) for seg in item.segments]}
+        print(key, " ".join(seg.text for seg in item.segments)[:70])
+    settings = EngineSettings.from_config(DEFAULTS)
+    FIXTURE.parent.mkdir(exist_ok=True)
+    FIXTURE.write_text(json.dumps({"engine": settings.engine, "model": "bundled tiny.en",
+                                   "stories": stories_out}, separators=(",", ":")) + "\n")
+    print(f"Wrote {len(stories_out)} transcripts to {FIXTURE}")
+
+
+if __name__ == "__main__":
+    main()
