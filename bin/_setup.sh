@@ -35,10 +35,16 @@ stamp=".venv/.installed-$digest-${STORYHUB_INSTALL_EXTRAS:-base}"
 if [ ! -f "$stamp" ] && [ ! -f ".venv/.installed-$digest-test" ]; then
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
   echo "Installing StoryHub and its pinned dependencies into .venv (first time takes a few minutes)…"
-  .venv/bin/python -m pip install --quiet --upgrade pip
   target="."
   [ -n "${STORYHUB_INSTALL_EXTRAS:-}" ] && target=".[${STORYHUB_INSTALL_EXTRAS}]"
-  .venv/bin/python -m pip install --quiet -c constraints.txt -e "$target"
+  # pip's and setuptools' notices go to a log; it is shown only if the install fails.
+  log=".venv/install.log"
+  if ! { .venv/bin/python -m pip install --quiet --upgrade pip \
+         && .venv/bin/python -m pip install --quiet -c constraints.txt -e "$target"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "Installing StoryHub failed (the log above is also in $log)." >&2
+    exit 1
+  fi
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -5,10 +5,8 @@ from __future__ import annotations
 import getpass
 import logging
 import os
-import shutil
 import signal
 import socket
-import subprocess
 import sys
 
 import click
@@ -17,17 +15,10 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from .accounts import service, setup
 from .accounts.models import Role
+from .database import with_schema
 from .extensions import db
 
 logger = logging.getLogger(__name__)
-REQUIRED_PROGRAMS = {"ffmpeg": "ffmpeg", "ffprobe": "ffmpeg"}
-
-
-def missing_programs() -> list[str]:
-    """Return the Debian packages whose programs StoryHub needs but cannot find."""
-    return sorted({pkg for prog, pkg in REQUIRED_PROGRAMS.items() if shutil.which(prog) is None})
-
-
 def _port_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
@@ -35,6 +26,13 @@ def _port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _describe_database(app: Flask) -> str:
+    url = db.engine.url
+    if url.get_backend_name() == "sqlite":
+        return f"SQLite at {url.database}"
+    return f"{url.get_backend_name()} at {url.render_as_string(hide_password=True)}"
 
 
 @click.command("run")
@@ -47,45 +45,51 @@ def run_command(host: str, port: int, threads: int, no_worker: bool) -> None:
     """Run StoryHub: upgrade the database, start a worker, and serve the site."""
     from waitress import serve
 
+    from . import logs
     from .database import upgrade_schema
+    from .supervisor import EmbeddedWorker
 
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    missing = missing_programs()
-    if missing:
-        raise click.ClickException(
-            "StoryHub needs these system packages: " + " ".join(missing)
-            + f"\nInstall them with: sudo apt-get install {' '.join(missing)}")
     if not _port_free(host, port):
         raise click.ClickException(
             f"Port {port} on {host} is already in use: is StoryHub already running? "
             "Stop it, or choose another port with --port.")
+    # Stories are personal data: what StoryHub writes from here on is for its own user only.
+    os.umask(0o077)
+    log_path = logs.configure(app.instance_path)
+    click.echo("StoryHub is starting.")
     upgrade_schema(app)
+    click.echo(f"  Database   {_describe_database(app)} (schema up to date)")
     # Stop the worker too when this process is asked to stop.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     worker = None
-    if not no_worker:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "storyhub.worker:celery", "worker",
-             "--loglevel=INFO", "--concurrency=1", "-Q", "default,transcribe,analysis",
-             "--hostname", f"embedded@{os.uname().nodename}"],
-            env={**os.environ, "STORYHUB_INSTANCE_PATH": app.instance_path})
+    if no_worker:
+        click.echo("  Worker     none here (--no-worker): start workers with celery")
+    else:
+        worker = EmbeddedWorker(app.instance_path, log_path.parent / "worker.log",
+                                announce=click.echo)
+        worker.start()
+        click.echo(f"  Worker     running; restarted if it stops (log: {worker.log_path})")
     url = f"http://{host}:{port}"
-    click.echo(f"StoryHub is running at {url}  (data in {app.instance_path})")
+    click.echo(f"  Data       {app.instance_path} (log: {log_path})")
+    click.echo(f"  Site       {url}")
     if service.count_users() == 0:
         token = setup.issue_token(app.instance_path)
-        click.echo("No accounts yet. Create the first admin by opening:\n"
+        click.echo(f"\nNo accounts yet. Create the first admin account here:\n"
                    f"  {url}/setup?token={token}\n"
-                   "or run: .venv/bin/storyhub create-user --role admin USERNAME")
+                   "(or run: .venv/bin/storyhub create-user --role admin YOUR-NAME)")
+    click.echo("\nPress Ctrl-C to stop.")
+    db.session.remove()
     try:
-        serve(app, host=host, port=port, threads=threads,
+        serve(app, host=host, port=port, threads=threads, _quiet=True,
               max_request_body_size=app.config["MAX_CONTENT_LENGTH"] + 1024 * 1024)
+    except KeyboardInterrupt:
+        pass
     finally:
+        click.echo("Stopping StoryHub…")
         if worker is not None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            worker.stop()
+        click.echo("Stopped.")
 
 
 @click.command("create-user")
@@ -93,7 +97,7 @@ def run_command(host: str, port: int, threads: int, no_worker: bool) -> None:
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
 @click.option("--name", "display_name", default="", help="Name shown in StoryHub.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-@with_appcontext
+@with_schema
 def create_user_command(username: str, role: str, display_name: str,
                         password_stdin: bool) -> None:
     """Create an account (for example the first admin)."""

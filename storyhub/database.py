@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 from datetime import UTC, datetime
 
-from flask import Flask
+from flask import Flask, current_app
+from flask.cli import with_appcontext
 from sqlalchemy import Enum, event
 from sqlalchemy.engine import Engine
 
@@ -50,3 +52,15 @@ def upgrade_schema(app: Flask) -> None:
     with app.app_context():
         upgrade()
     logger.info("Database schema is up to date")
+
+
+def with_schema(command):
+    """Run a CLI `command` in an app context on an up-to-date schema (created if missing)."""
+
+    @functools.wraps(command)
+    @with_appcontext
+    def wrapper(*args, **kwargs):
+        upgrade_schema(current_app._get_current_object())  # type: ignore[attr-defined]
+        return command(*args, **kwargs)
+
+    return wrapper

@@ -18,6 +18,16 @@ from storyhub.extensions import db, limiter
 os.environ.setdefault("STORYHUB_THEME_WARM_UP", "0")
 
 PASSWORD = "correct horse battery"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests are slow; tests without the app fixture never touch the database."""
+    for item in items:
+        if item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)
+        fixtures = getattr(item, "fixturenames", ())
+        if "app" not in fixtures and "database_url" not in fixtures:
+            item.add_marker(pytest.mark.no_database)
 _counter = itertools.count(1)
 
 

@@ -36,3 +36,21 @@ def test_schema_matches_models(app):
     with app.app_context(), db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
     assert diff == []
+
+
+def test_create_user_on_a_new_instance_makes_the_database_first(tmp_path):
+    """The README's alternative to the set-up link works before `storyhub run` ever ran."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "STORYHUB_INSTANCE_PATH": str(tmp_path / "instance")}
+    env.pop("STORYHUB_DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "storyhub", "create-user", "ada", "--role", "admin",
+         "--password-stdin"], input="a long passphrase\n", env=env, capture_output=True,
+        text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Created admin “ada”" in result.stdout
+    assert result.stderr == "", "nothing but the answer on the console"
+    assert (tmp_path / "instance" / "storyhub.sqlite").exists()

@@ -9,10 +9,10 @@ from datetime import date
 from pathlib import Path
 
 import click
-from flask.cli import with_appcontext
 
 from ..accounts.models import Site, User
 from ..accounts.service import get_user_by_username
+from ..database import with_schema
 from ..extensions import db
 from ..storage import StorageFull
 from . import service
@@ -118,7 +118,7 @@ def import_folder(folder: Path, consents_csv: Path, actor: User,
 @click.option("--as", "username", required=True, help="The reporter the stories belong to.")
 @click.option("--wait", is_flag=True,
               help="Then show transcription progress until every story is done.")
-@with_appcontext
+@with_schema
 def import_command(folder: Path, consents_csv: Path, username: str, wait: bool) -> None:
     """Import recordings gathered offline, with their consent."""
     actor = get_user_by_username(username)
