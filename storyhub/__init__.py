@@ -60,6 +60,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(transcripts_bp)
     app.register_blueprint(themes_bp)
 
+    from .themes import warmup
+
+    warmup.init_app(app)
+
     from . import cli
 
     cli.init_app(app)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -42,6 +43,20 @@ class LocalStorage:
         """Return a new empty temporary file on the same filesystem as the stored files."""
         with tempfile.NamedTemporaryFile(dir=self.tmp, suffix=suffix, delete=False) as fh:
             return Path(fh.name)
+
+    def temp_folder(self) -> Path:
+        """Return a new empty temporary folder on the same filesystem as the stored files."""
+        return Path(tempfile.mkdtemp(dir=self.tmp))
+
+    def put_folder(self, source: Path, key: str) -> None:
+        """Move the folder `source` (in this storage's tmp) into place as `key`, replacing it."""
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if target.exists():
+            old = Path(tempfile.mkdtemp(dir=self.tmp))
+            os.replace(target, old / "replaced")
+            shutil.rmtree(old, ignore_errors=True)
+        os.replace(source, target)
 
     def put(self, source: Path, key: str) -> None:
         """Move `source` (a temp file in this storage) into place as `key`."""

@@ -78,17 +78,17 @@ class EmbeddedWorker:
             self.restarts += 1
             self.proc = proc = self._spawn()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the worker at once; a job it was doing goes back on the queue for next time."""
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop the worker within seconds; a job it was doing goes back on the queue."""
         self._stopping.set()
         proc = self.proc
         if proc is None or proc.poll() is not None:
             return
-        # Celery's cold shutdown: stop now rather than after the current job, which the
-        # runner hands back to the queue as it stops.
-        proc.send_signal(signal.SIGQUIT)
+        # A warm shutdown: the job in hand is handed back at its next progress report.
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            logger.warning("The worker did not stop in %.0fs; killing it", timeout)
             proc.kill()
             proc.wait()

@@ -57,7 +57,9 @@ class LiveServer:
         args = [sys.executable, "-m", "storyhub", "run", "--port", str(self.port)]
         if not self.worker:
             args.append("--no-worker")
-        self._log_file = self.log.open("w")
+        if self._log_file:
+            self._log_file.close()
+        self._log_file = self.log.open("a")
         self.proc = subprocess.Popen(args, env=self.env, stdout=self._log_file,
                                      stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60

@@ -43,6 +43,7 @@ EXPECTED_ACCESS: dict[str, set[Role]] = {
     "themes.pin": THEME_WORKERS,
     "themes.plotly_js": THEME_WORKERS,
     "themes.rename": THEME_WORKERS,
+    "themes.retry": THEME_WORKERS,
     "themes.run": THEME_WORKERS,
     "themes.split": THEME_WORKERS,
     "themes.start": THEME_WORKERS,

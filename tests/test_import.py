@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from storyhub.accounts.models import Role
 from storyhub.extensions import db
 from storyhub.stories.models import Recording, Story
+from storyhub.stories.state import states_of
 
 
 @pytest.fixture
@@ -108,5 +109,5 @@ class TestImportAndWait:
         assert "Transcribing" in result.output, result.output
         assert "2 transcribed, 0 failed." in result.output
         with app.app_context():
-            statuses = db.session.scalars(select(Story.status)).all()
-        assert [s.value for s in statuses] == ["transcribed", "transcribed"]
+            states = states_of(list(db.session.scalars(select(Story))))
+        assert [s.status.value for s in states.values()] == ["transcribed", "transcribed"]

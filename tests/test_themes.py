@@ -57,8 +57,9 @@ def run_now(app, actor_id: int, seeds: str = "") -> int:
     with app.app_context():
         run = service.start_run(actor_id, seeds)
         db.session.commit()
-        assert service.run_theme_job(run.job_id) == "done"
-        return run.id
+        run_id, job_id = run.id, run.job_id
+        assert service.run_theme_job(job_id) == "done"
+        return run_id
 
 
 def partition(app, run_id: int) -> dict[str, set[str]]:

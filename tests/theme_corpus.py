@@ -29,7 +29,6 @@ from storyhub.extensions import db
 from storyhub.jobs.models import Job, JobStatus
 from storyhub.stories import service as stories
 from storyhub.stories.consent import Scope
-from storyhub.stories.models import StoryStatus
 from storyhub.transcripts import channels
 from storyhub.transcripts.engines import EngineSettings, SegmentResult, WordResult, get_engine
 from storyhub.transcripts.service import _build_transcript
@@ -205,7 +204,6 @@ def seed_stories(app, corpus: dict[str, Spoken], user_id: int, keys=None, scopes
                 job.status, job.progress = JobStatus.DONE, 100.0
             if reviewed:
                 transcript.reviewed_at = utcnow()
-                story.status = StoryStatus.REVIEWED
             db.session.add(transcript)
             db.session.commit()
             ids[key] = story.id

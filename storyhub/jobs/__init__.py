@@ -1,5 +1,12 @@
-"""Background jobs: a Celery queue for delivery, a database row as the source of truth."""
+"""Background jobs: a database row as the source of truth, Celery for delivery."""
 
-from .queue import init_app
+from __future__ import annotations
 
-__all__ = ["init_app"]
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from . import queue, runner
+
+    runner.init_app(app)
+    queue.init_app(app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..database import utcnow, value_enum
@@ -19,17 +19,24 @@ class JobStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-class JobKind(enum.StrEnum):
-    TRANSCRIBE = "transcribe"
-    ANALYSIS = "analysis"
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+_ACTIVE_SQL = text("status IN ('queued', 'running')")
 
 
 class Job(Model):
+    """One piece of background work; features say what `kind` means (see jobs.runner)."""
+
     __tablename__ = "jobs"
+    __table_args__ = (
+        # At most one active job per key (e.g. one transcription per recording, one theme run
+        # at a time): a second one collides here, even when two requests race.
+        Index("uq_jobs_active_key", "key", unique=True, postgresql_where=_ACTIVE_SQL,
+              sqlite_where=_ACTIVE_SQL),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[JobKind] = mapped_column(
-        value_enum(JobKind, "job_kind"))
+    kind: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str | None] = mapped_column(String(120))
     story_id: Mapped[int | None] = mapped_column(
         ForeignKey("stories.id", ondelete="CASCADE"), index=True)
     # What the job works on, e.g. the recording for a transcription.
@@ -40,6 +47,9 @@ class Job(Model):
     progress: Mapped[float] = mapped_column(default=0.0)
     attempts: Mapped[int] = mapped_column(default=0)
     max_attempts: Mapped[int] = mapped_column(default=3)
+    # Raised by every claim: a worker's writes carry the number it claimed with, so a worker
+    # whose lease was taken over can change nothing (fencing).
+    claims: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
     worker: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None]
@@ -47,6 +57,10 @@ class Job(Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
 
     @property
     def seconds_left(self) -> float | None:

@@ -1,4 +1,4 @@
-"""The Celery application: background jobs run inside a Flask app context.
+"""The Celery application that delivers job ids to workers; the job row decides the rest.
 
 Embedded default: kombu's filesystem transport in the instance folder, so no server is needed.
 Scale-out: set STORYHUB_BROKER_URL (e.g. redis://host:6379/0) and start more workers.
@@ -6,14 +6,17 @@ Scale-out: set STORYHUB_BROKER_URL (e.g. redis://host:6379/0) and start more wor
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 
-from celery import Celery, Task
-from celery.signals import worker_process_init, worker_ready
-from flask import Flask
+from celery import Celery, Task, shared_task
+from celery.signals import worker_ready, worker_shutting_down
+from flask import Flask, current_app
 
+logger = logging.getLogger(__name__)
 QUEUES = ("default", "transcribe", "analysis")
+TASK = "storyhub.job"
 
 
 def broker_settings(app: Flask) -> dict:
@@ -23,7 +26,7 @@ def broker_settings(app: Flask) -> dict:
         return {"broker_url": url}
     folder = os.path.join(app.instance_path, "broker")
     for sub in ("queue", "processed", "control"):
-        os.makedirs(os.path.join(folder, sub), exist_ok=True)
+        os.makedirs(os.path.join(folder, sub), mode=0o700, exist_ok=True)
     queue = os.path.join(folder, "queue")
     return {
         "broker_url": "filesystem://",
@@ -36,6 +39,26 @@ def broker_settings(app: Flask) -> dict:
             "store_processed": False,
         },
     }
+
+
+@shared_task(name=TASK, acks_late=True, ignore_result=True)
+def run(job_id: int) -> str:
+    """Run job `job_id` with the handler registered for its kind."""
+    from .runner import run_job
+
+    return run_job(job_id)
+
+
+def deliver(job_id: int, queue: str) -> bool:
+    """Send a job id to `queue`; return False if the broker cannot be reached."""
+    celery = current_app.extensions["celery"]
+    try:
+        celery.send_task(TASK, args=[job_id], queue=queue, retry=False)
+    except Exception as exc:  # noqa: BLE001  (any broker failure: the row keeps the job)
+        logger.warning("Job %s not sent, broker unavailable (%s); it will be sent when the "
+                       "broker is back", job_id, type(exc).__name__)
+        return False
+    return True
 
 
 def init_app(app: Flask) -> Celery:
@@ -58,23 +81,48 @@ def init_app(app: Flask) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=3,
         task_create_missing_queues=True,
+        worker_hijack_root_logger=True,
     )
     celery.set_default()
     app.extensions["celery"] = celery
 
-    from . import service
-
-    service.init_app(app)
-    # Task modules register their tasks on this Celery app.
-    from ..themes import tasks as _theme_tasks  # noqa: F401
-    from ..transcripts import tasks as _transcribe_tasks  # noqa: F401
-
     @worker_ready.connect(weak=False)
     def _start_reaper(**_kwargs):
-        service.start_reaper(app, threading.Event())
+        start_reaper(app, threading.Event())
 
-    @worker_process_init.connect(weak=False)
-    def _warm_up_themes(**_kwargs):
-        _theme_tasks.start_warm_up(app)
+    @worker_shutting_down.connect(weak=False)
+    def _stop_work(**_kwargs):
+        # A warm shutdown would wait for the job in hand, maybe for many minutes: the job is
+        # handed back at its next progress report instead, for the next worker to start again.
+        from .runner import request_stop
+
+        request_stop()
 
     return celery
+
+
+def start_reaper(app: Flask, stop: threading.Event) -> threading.Thread:
+    """Run the reaper every JOB_REAP_SECONDS in a daemon thread until `stop` is set."""
+    from .runner import reap, stopping
+
+    def loop() -> None:
+        interval = float(app.config["JOB_REAP_SECONDS"])
+        with app.app_context():
+            reap_once(reap)
+            while not stop.wait(interval) and not stopping():
+                reap_once(reap)
+
+    def reap_once(reap) -> None:
+        from ..extensions import db
+
+        try:
+            reap()
+        except Exception:  # keep reaping whatever one round hit
+            db.session.rollback()
+            logger.exception("Reaper round failed")
+        finally:
+            db.session.remove()
+
+    thread = threading.Thread(target=loop, name="storyhub-reaper", daemon=True)
+    thread.start()
+    return thread

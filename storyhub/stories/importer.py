@@ -145,24 +145,30 @@ def _wait_for_transcripts(story_ids: list[int]) -> None:
     """Show one progress bar for the transcription of `story_ids` until each ends."""
     import time
 
-    from ..transcripts.service import status_of
-    from .models import Story
+    from sqlalchemy import select
 
-    finished = {"transcribed", "reviewed", "failed", "uploaded"}
+    from .models import Story, StoryStatus
+    from .state import states_of
+
+    finished = {StoryStatus.TRANSCRIBED, StoryStatus.REVIEWED, StoryStatus.FAILED,
+                StoryStatus.UPLOADED}
     click.echo("Transcribing (a worker must be running: `storyhub run` or a celery worker)…")
     with click.progressbar(length=100 * len(story_ids), label="Transcribing",
                            show_eta=True) as bar:
         shown = 0
         while True:
             db.session.expire_all()
-            states = [status_of(db.session.get_one(Story, sid)) for sid in story_ids]
-            total = int(sum(100 if s["status"] in finished else s["progress"] for s in states))
+            stories = db.session.scalars(select(Story).where(Story.id.in_(story_ids))).all()
+            found = states_of(list(stories))
+            states = [found[sid] for sid in story_ids]
+            total = int(sum(100 if s.status in finished else s.progress for s in states))
             bar.update(max(total - shown, 0))
             shown = max(shown, total)
             db.session.rollback()
-            if all(s["status"] in finished for s in states):
+            if all(s.status in finished for s in states):
                 break
             time.sleep(1)
-    failed = [sid for sid, s in zip(story_ids, states, strict=True) if s["status"] == "failed"]
+    failed = [sid for sid, s in zip(story_ids, states, strict=True)
+              if s.status is StoryStatus.FAILED]
     click.echo(f"{len(story_ids) - len(failed)} transcribed, {len(failed)} failed"
                + (f" (stories {', '.join(map(str, failed))})" if failed else "") + ".")

@@ -46,6 +46,8 @@ class StoryType(enum.StrEnum):
 
 
 class StoryStatus(enum.StrEnum):
+    """A story's processing state; derived, never stored (see stories.state)."""
+
     UPLOADED = "uploaded"
     QUEUED = "queued"
     TRANSCRIBING = "transcribing"
@@ -96,8 +98,6 @@ class Story(Model):
     recorded_on: Mapped[date]
     tags: Mapped[str] = mapped_column(String(500), default="")
     reporter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    status: Mapped[StoryStatus] = mapped_column(value_enum(StoryStatus, "story_status"),
-                                                default=StoryStatus.UPLOADED)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     storyteller: Mapped[Storyteller] = relationship()

@@ -17,8 +17,9 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import Select, select
 from sqlalchemy import false as sa_false
+from sqlalchemy.exc import IntegrityError
 
-from .. import audit
+from .. import audit, signals
 from ..accounts.models import Role, User
 from ..extensions import db
 from ..storage import StorageFull, get_storage, track_new_file
@@ -29,7 +30,6 @@ from .models import (
     ConsentMethod,
     Recording,
     Story,
-    StoryStatus,
     Storyteller,
     StorytellerIdentity,
     StorytellerRole,
@@ -182,8 +182,7 @@ def create_story(new: NewStory, terms: NewConsent, upload: Path, actor: User) ->
                       story_type=StoryType(new.story_type), prompt=new.prompt.strip() or None,
                       site_id=site_id, language=new.language or "en",
                       recorded_on=new.recorded_on, reporter_id=actor.id,
-                      tags=",".join(sorted({t.strip().lower() for t in new.tags if t.strip()})),
-                      status=StoryStatus.UPLOADED)
+                      tags=",".join(sorted({t.strip().lower() for t in new.tags if t.strip()})))
         keys = {
             "original": storage.new_key("audio", f"original.{ext}"),
             "normalised": storage.new_key("audio", "normalised.wav"),
@@ -201,7 +200,15 @@ def create_story(new: NewStory, terms: NewConsent, upload: Path, actor: User) ->
             store_real_name=terms.store_real_name, recorded_by_id=actor.id,
             **{scope.value: scope in terms.scopes for scope in Scope})
         db.session.add(story)
-        db.session.flush()
+        try:
+            db.session.flush()
+        except IntegrityError:
+            # The same recording, uploaded twice at once: the other upload won the race.
+            db.session.rollback()
+            existing = find_by_sha256(sha)
+            if existing is None:
+                raise
+            raise DuplicateRecording(existing.story_id) from None
         if terms.form_path is not None:
             form_key = storage.new_key("consent-forms", f"form.{form_ext}")
             temps["form"] = storage.temp_path("." + str(form_ext))
@@ -214,10 +221,7 @@ def create_story(new: NewStory, terms: NewConsent, upload: Path, actor: User) ->
             track_new_file(db.session, key)
         audit.record("story.create", actor.id, "story", story.id,
                      f"scopes={','.join(sorted(s.value for s in terms.scopes))}")
-        if Scope.TRANSCRIBE_ANALYSE in terms.scopes:
-            from ..transcripts.service import start_transcription
-
-            start_transcription(story, actor.id)
+        signals.story_created.send(story, actor_id=actor.id)
         logger.info("Story %s stored: %.1fs of %s audio", story.id, decoded, info.container)
         return story
     except OSError as exc:
@@ -279,7 +283,8 @@ def withdraw_consent(story: Story, actor: User) -> int:
     Returns how many queued or running jobs were stopped. The recording stays until an admin
     erases it, so the withdrawal itself is on record.
     """
-    from ..jobs.models import Job, JobStatus
+    from ..database import utcnow
+    from ..jobs import runner as jobs
 
     if not can_view(actor, story) or not actor.has_role(*UPLOAD_ROLES):
         raise PermissionError("You cannot change this story's consent.")
@@ -287,16 +292,7 @@ def withdraw_consent(story: Story, actor: User) -> int:
         raise StoryError("No consent has been recorded for this story.")
     if story.consent.withdrawn_at is not None:
         raise StoryError("Consent for this story has already been withdrawn.")
-    from ..database import utcnow
-
     story.consent.withdrawn_at = utcnow()
-    jobs = db.session.scalars(select(Job).where(
-        Job.story_id == story.id, Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))).all()
-    for job in jobs:
-        job.status = JobStatus.FAILED
-        job.error = "The storyteller withdrew their consent."
-        job.lease_expires_at = None
-    if story.status in (StoryStatus.QUEUED, StoryStatus.TRANSCRIBING):
-        story.status = StoryStatus.UPLOADED
+    stopped = jobs.cancel(story.id, "The storyteller withdrew their consent.")
     audit.record("consent.withdraw", actor.id, "story", story.id)
-    return len(jobs)
+    return stopped

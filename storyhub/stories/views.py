@@ -29,6 +29,7 @@ from . import service
 from .audio import AudioRejected, format_duration
 from .consent import Scope
 from .forms import LANGUAGES, StoryForm
+from .state import state_of, states_of
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("stories", __name__, url_prefix="/stories", template_folder="templates")
@@ -71,7 +72,7 @@ def _refuse(form: StoryForm, message: str, status: int, link: str | None = None)
 @role_required(*READERS)
 def index():
     stories = db.session.scalars(service.visible_stories(current_user)).all()
-    return render_template("stories/index.html", stories=stories,
+    return render_template("stories/index.html", stories=stories, states=states_of(stories),
                            format_duration=format_duration)
 
 
@@ -139,12 +140,10 @@ def story_or_abort(story_id: int):
 @role_required(*READERS)
 def show(story_id: int):
     story = story_or_abort(story_id)
-    from ..transcripts.service import status_of
-
     playable = consent_rules.check(story, Scope.TRANSCRIBE_ANALYSE)
     return render_template("stories/show.html", story=story, Scope=Scope,
                            playback_refused=playable, format_duration=format_duration,
-                           job_error=status_of(story)["error"],
+                           state=state_of(story),
                            language_names={c.value: c.label for c in LANGUAGES})
 
 

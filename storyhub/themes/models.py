@@ -9,8 +9,9 @@ from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstr
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
-from ..database import utcnow, value_enum
+from ..database import utcnow
 from ..extensions import Model
+from ..jobs.models import Job
 from ..stories.models import Story
 
 
@@ -42,6 +43,8 @@ class Passage(Model):
 
 
 class RunStatus(enum.StrEnum):
+    """A run's state: its job's, never stored apart from it."""
+
     QUEUED = "queued"
     RUNNING = "running"
     DONE = "done"
@@ -55,8 +58,6 @@ class ThemeRun(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[int] = mapped_column(unique=True)
-    status: Mapped[RunStatus] = mapped_column(value_enum(RunStatus, "theme_run_status"),
-                                              default=RunStatus.QUEUED)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id",
                                                                  ondelete="SET NULL"))
     previous_run_id: Mapped[int | None] = mapped_column(ForeignKey("theme_runs.id",
@@ -67,13 +68,21 @@ class ThemeRun(Model):
     inputs: Mapped[dict] = mapped_column(JSON, default=dict)
     results: Mapped[dict] = mapped_column(JSON, default=dict)
     model_key: Mapped[str | None] = mapped_column(String(255))
-    error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
 
     created_by: Mapped[User | None] = relationship()
+    job: Mapped[Job | None] = relationship()
     themes: Mapped[list[Theme]] = relationship(
         back_populates="run", order_by="Theme.position", cascade="all, delete-orphan")
+
+    @property
+    def status(self) -> RunStatus:
+        return RunStatus(self.job.status.value) if self.job else RunStatus.QUEUED
+
+    @property
+    def error(self) -> str | None:
+        return self.job.error if self.job and self.status is RunStatus.FAILED else None
 
 
 class Theme(Model):

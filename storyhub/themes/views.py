@@ -51,7 +51,7 @@ def done_run_or_abort(run_id: int) -> ThemeRun:
 
 @bp.route("/")
 @role_required(*SHAPERS)
-def index():
+def index(status: int = 200):
     runs = db.session.scalars(select(ThemeRun).order_by(ThemeRun.number.desc())).all()
     active = next((r for r in runs if r.status in (RunStatus.QUEUED, RunStatus.RUNNING)), None)
     return render_template("themes/index.html", runs=runs, active=active,
@@ -60,7 +60,14 @@ def index():
                            last_seeds="\n".join(
                                s["name"] + (": " + ", ".join(s["keywords"])
                                             if s["keywords"] else "")
-                               for s in (runs[0].seeds if runs else [])))
+                               for s in (runs[0].seeds if runs else []))), status
+
+
+def _conflict(message: str):
+    """Answer 409 on the themes page: another run got there first."""
+    db.session.rollback()
+    flash(message, "error")
+    return index(status=409)
 
 
 @bp.route("/runs", methods=["POST"])
@@ -69,11 +76,30 @@ def start():
     try:
         run = service.start_run(current_user.id, request.form.get("seeds", ""))
         db.session.commit()
+    except service.RunConflict as exc:
+        return _conflict(str(exc))
     except service.ThemeError as exc:
         db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("themes.index"))
     flash(f"Run {run.number} queued. This page shows its progress.", "success")
+    return redirect(url_for("themes.index"))
+
+
+@bp.route("/runs/<int:run_id>/retry", methods=["POST"])
+@role_required(*SHAPERS)
+def retry(run_id: int):
+    run = run_or_abort(run_id)
+    try:
+        service.retry_run(run, current_user.id)
+        db.session.commit()
+    except service.RunConflict as exc:
+        return _conflict(str(exc))
+    except service.ThemeError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        flash(f"Run {run.number} queued again. This page shows its progress.", "success")
     return redirect(url_for("themes.index"))
 
 

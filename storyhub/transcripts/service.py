@@ -5,25 +5,28 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from .. import audit
+from .. import audit, signals
 from ..database import utcnow
 from ..extensions import db
-from ..jobs import service as jobs
-from ..jobs.models import Job, JobKind, JobStatus
+from ..jobs import runner as jobs
+from ..jobs.models import Job, JobStatus
 from ..storage import get_storage
 from ..stories import consent
 from ..stories.consent import Scope
 from ..stories.models import Story, StoryStatus
+from ..stories.state import StoryState, state_of
 from . import channels
 from .engines import EngineSettings, SegmentResult, get_engine
 from .models import Segment, Transcript, Word
 
 logger = logging.getLogger(__name__)
+KIND = "transcribe"
 SPEAKER_NAMES = {"S1": "Speaker 1", "S2": "Speaker 2"}
 
 
@@ -31,10 +34,12 @@ class TranscriptError(ValueError):
     """A transcription request the user can fix; the message says how."""
 
 
-def active_job(story: Story) -> Job | None:
-    return db.session.scalar(
-        select(Job).where(Job.story_id == story.id, Job.kind == JobKind.TRANSCRIBE)
-        .order_by(Job.id.desc()).limit(1))
+def job_key(recording_id: int) -> str:
+    return f"transcribe:recording:{recording_id}"
+
+
+def latest_job(story: Story) -> Job | None:
+    return jobs.latest_job(KIND, story_id=story.id)
 
 
 def start_transcription(story: Story, actor_id: int | None) -> Job:
@@ -42,20 +47,27 @@ def start_transcription(story: Story, actor_id: int | None) -> Job:
     consent.require(story, Scope.TRANSCRIBE_ANALYSE)
     if story.recording is None:
         raise TranscriptError("This story has no recording to transcribe.")
-    existing = db.session.scalar(select(Transcript).where(
-        Transcript.recording_id == story.recording.id))
-    if existing is not None:
+    if get_transcript(story) is not None:
         raise TranscriptError("This recording has already been transcribed.")
-    job = active_job(story)
-    if job is not None and job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+    job = latest_job(story)
+    if job is not None and job.active:
         return job
-    if job is not None and job.status is JobStatus.FAILED:
-        jobs.retry(job)
-    else:
-        job = jobs.enqueue(JobKind.TRANSCRIBE, story.id, story.recording.id)
-    story.status = StoryStatus.QUEUED
+    try:
+        if job is not None and job.status is JobStatus.FAILED:
+            jobs.retry(job)
+        else:
+            job = jobs.enqueue(KIND, key=job_key(story.recording.id), story_id=story.id,
+                               target_id=story.recording.id)
+    except jobs.JobConflict as exc:
+        return exc.job
     audit.record("transcription.start", actor_id, "story", story.id)
     return job
+
+
+@signals.story_created.connect
+def _transcribe_new_story(story: Story, actor_id: int | None = None, **_kwargs) -> None:
+    if consent.check(story, Scope.TRANSCRIBE_ANALYSE) is None:
+        start_transcription(story, actor_id)
 
 
 def _language(story: Story) -> str:
@@ -65,31 +77,40 @@ def _language(story: Story) -> str:
     return story.language if story.language and story.language != "other" else "en"
 
 
-def transcribe_audio(story: Story, report: Callable[[float], None]) -> list[SegmentResult]:
-    """Run the configured engine over the story's recording; one voice per stereo side splits."""
-    recording = story.recording
-    if recording is None:
-        raise TranscriptError("This story has no recording to transcribe.")
-    storage = get_storage()
-    engine = get_engine(EngineSettings.from_config(current_app.config),
-                        checkpoint_dir=storage.root / "models")
-    language = _language(story)
-    duration = max(recording.duration_seconds, 0.001)
+@dataclass(frozen=True)
+class Prepared:
+    """What a transcription needs, read before the long part (no database during it)."""
+
+    story_id: int
+    recording_id: int
+    original: Path
+    normalised: Path
+    channels: int
+    duration: float
+    language: str
+    settings: EngineSettings
+    checkpoint_dir: Path
+
+
+def transcribe_audio(job: Prepared, report: Callable[[float], None]) -> list[SegmentResult]:
+    """Run the configured engine over the recording; one voice per stereo side splits."""
+    engine = get_engine(job.settings, checkpoint_dir=job.checkpoint_dir)
+    duration = max(job.duration, 0.001)
     sides = None
-    if recording.channels == 2:
-        stereo = channels.decode(storage.path(recording.original_key), channels=2)
+    if job.channels == 2:
+        stereo = channels.decode(job.original, channels=2)
         if channels.voices_on_separate_channels(stereo):
             sides = [stereo[:, 0].copy(), stereo[:, 1].copy()]
         del stereo
     if sides is None:
-        audio = channels.decode(storage.path(recording.normalised_key))
-        return engine.transcribe(audio, language, lambda t: report(100 * t / duration))
+        audio = channels.decode(job.normalised)
+        return engine.transcribe(audio, job.language, lambda t: report(100 * t / duration))
     results: list[SegmentResult] = []
     for index, side in enumerate(sides):
         def progress(t: float, offset: int = index) -> None:
             report(100 * (offset * duration + t) / (len(sides) * duration))
 
-        for seg in engine.transcribe(side, language, progress):
+        for seg in engine.transcribe(side, job.language, progress):
             seg.speaker = f"S{index + 1}"
             results.append(seg)
     results.sort(key=lambda s: (s.start, s.speaker))
@@ -116,62 +137,53 @@ def _build_transcript(story: Story, segments: list[SegmentResult], seconds: floa
     return transcript
 
 
-def run_transcription_job(job_id: int) -> str:
-    """Do one transcription job (the Celery task calls this); return what happened."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    worker = jobs.worker_name()
-    if not jobs.claim(job_id, worker):
-        logger.info("Job %s not claimed (done, running elsewhere or out of attempts)", job_id)
-        return "skipped"
-    job = db.session.get(Job, job_id)
-    story = db.session.get(Story, job.story_id) if job else None
-    if job is None or story is None:
-        return "skipped"
-    started = time.perf_counter()
-    try:
-        consent.require(story, Scope.TRANSCRIBE_ANALYSE)
-        story.status = StoryStatus.TRANSCRIBING
-        db.session.commit()
-        found: list[SegmentResult] = []
+class TranscriptionJobs:
+    """How the job runner transcribes a story's recording (queue `transcribe`)."""
 
-        def work(report: Callable[[float], None]) -> None:
-            found.extend(transcribe_audio(story, report))
+    kind = KIND
+    queue = "transcribe"  # GPU workers can take only these
+    failure_message = ("Transcription failed on the server. Press Retry; if it fails again, "
+                       "tell your StoryHub admin.")
 
-        jobs.run_with_heartbeat(app, job_id, worker, work)
-        seconds = time.perf_counter() - started
-        db.session.add(_build_transcript(story, found, seconds))
-        # Done only if this worker still holds the job: so a job finishes exactly once.
-        jobs.mark_done(job_id, worker)
-        story.status = StoryStatus.TRANSCRIBED
-        db.session.commit()
-        logger.info("Story %s transcribed in %.1fs", story.id, seconds)
-        return "done"
-    except jobs.JobGone:
-        db.session.rollback()
-        logger.warning("Job %s was taken over by another worker; dropping this attempt", job_id)
-        return "lost"
-    except IntegrityError:
-        db.session.rollback()
-        logger.warning("Job %s: a transcript already exists for this recording", job_id)
-        return "duplicate"
-    except consent.ConsentRefused as exc:
-        _record_failure(job_id, worker, str(exc), retry=False)
-        return "refused"
-    except Exception:
-        logger.exception("Transcription job %s failed", job_id)
-        _record_failure(job_id, worker, "Transcription failed on the server. Press Retry; if it "
-                                        "fails again, tell your StoryHub admin.", retry=True)
-        return "failed"
-
-
-def _record_failure(job_id: int, worker: str, message: str, retry: bool) -> None:
-    job = jobs.fail(job_id, worker, message, retry)
-    if job is not None and job.story_id is not None:
+    def prepare(self, job: Job) -> Prepared:
         story = db.session.get(Story, job.story_id)
-        if story is not None:
-            story.status = (StoryStatus.QUEUED if job.status is JobStatus.QUEUED
-                            else StoryStatus.FAILED)
-    db.session.commit()
+        if story is None or story.recording is None:
+            raise jobs.JobRefused("This story has no recording to transcribe.")
+        refused = consent.check(story, Scope.TRANSCRIBE_ANALYSE)
+        if refused is not None:
+            raise jobs.JobRefused(refused)
+        if get_transcript(story) is not None:
+            raise jobs.NothingToDo()  # a duplicate job: the transcript is there already
+        storage = get_storage()
+        recording = story.recording
+        return Prepared(story.id, recording.id, storage.path(recording.original_key),
+                        storage.path(recording.normalised_key), recording.channels,
+                        recording.duration_seconds, _language(story),
+                        EngineSettings.from_config(current_app.config), storage.root / "models")
+
+    def work(self, prepared: Prepared, report: Callable[[float], None]) -> tuple[list, float]:
+        started = time.perf_counter()
+        segments = transcribe_audio(prepared, report)
+        return segments, time.perf_counter() - started
+
+    def publish(self, job: Job, prepared: Prepared, result: tuple[list, float]) -> None:
+        segments, seconds = result
+        story = db.session.get(Story, prepared.story_id)
+        if story is None:
+            raise jobs.JobRefused("This story was erased while it was being transcribed.")
+        db.session.add(_build_transcript(story, segments, seconds))
+        logger.info("Story %s transcribed in %.1fs", prepared.story_id, seconds)
+
+    def discard(self, prepared: Prepared) -> None:
+        """Nothing is made aside: the transcript is written only when published."""
+
+
+jobs.register(TranscriptionJobs())
+
+
+def run_transcription_job(job_id: int) -> str:
+    """Do one transcription job here and now (as a worker would); return what happened."""
+    return jobs.run_job(job_id)
 
 
 def get_transcript(story: Story) -> Transcript | None:
@@ -201,6 +213,8 @@ def edit_segment(story: Story, segment_id: int, text: str, actor_id: int) -> Seg
     if not text:
         raise TranscriptError("A passage cannot be empty. To remove words, delete them but "
                               "leave at least one.")
+    if text == segment.text:
+        return segment  # nothing changed: nothing to review again
     apply_segment_text(segment, text)
     if transcript.reviewed_at is not None:
         transcript.reviewed_at = None  # changed since review: needs another look
@@ -223,19 +237,42 @@ def mark_reviewed(story: Story, actor_id: int) -> None:
     transcript = _editable(story)
     transcript.reviewed_at = utcnow()
     transcript.reviewed_by_id = actor_id
-    story.status = StoryStatus.REVIEWED
     audit.record("transcript.review", actor_id, "story", story.id)
+
+
+@signals.story_states.connect
+def story_states(stories: list[Story]) -> dict[int, StoryState]:
+    """Derive each story's state from its transcript, else its latest transcription job."""
+    ids = [s.id for s in stories]
+    if not ids:
+        return {}
+    transcripts = {t.story_id: t for t in db.session.scalars(
+        select(Transcript).where(Transcript.story_id.in_(ids)))}
+    latest: dict[int | None, Job] = {}
+    for row in db.session.scalars(select(Job).where(Job.kind == KIND, Job.story_id.in_(ids))
+                                  .order_by(Job.id)):
+        latest[row.story_id] = row
+    states = {}
+    for story in stories:
+        transcript, job = transcripts.get(story.id), latest.get(story.id)
+        if transcript is not None:
+            states[story.id] = StoryState(
+                StoryStatus.REVIEWED if transcript.reviewed_at else StoryStatus.TRANSCRIBED,
+                progress=100.0)
+        elif job is not None and job.status is not JobStatus.DONE:
+            state = StoryState(_JOB_STATES[job.status], progress=round(job.progress, 1),
+                               seconds_left=job.seconds_left, attempts=job.attempts)
+            if job.status is JobStatus.FAILED:
+                state.error = job.error
+                state.can_retry = consent.check(story, Scope.TRANSCRIBE_ANALYSE) is None
+            states[story.id] = state
+    return states
+
+
+_JOB_STATES = {JobStatus.QUEUED: StoryStatus.QUEUED, JobStatus.RUNNING: StoryStatus.TRANSCRIBING,
+               JobStatus.FAILED: StoryStatus.FAILED}
 
 
 def status_of(story: Story) -> dict:
     """Return the story's processing state for the live progress display."""
-    job = active_job(story)
-    data = {"status": story.status.value, "progress": 0.0, "seconds_left": None,
-            "error": None, "can_retry": False}
-    if job is not None:
-        data.update(progress=round(job.progress, 1), seconds_left=job.seconds_left,
-                    error=job.error if job.status is JobStatus.FAILED else None,
-                    can_retry=job.status is JobStatus.FAILED, attempts=job.attempts)
-    if story.status in (StoryStatus.TRANSCRIBED, StoryStatus.REVIEWED):
-        data["progress"] = 100.0
-    return data
+    return state_of(story).to_json()

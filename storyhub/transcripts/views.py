@@ -14,10 +14,12 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
 
 from ..accounts.auth import role_required
 from ..accounts.models import Role
 from ..extensions import db
+from ..jobs import runner as jobs
 from ..stories.consent import ConsentRefused
 from ..stories.views import story_or_abort
 from . import editing, service
@@ -45,6 +47,11 @@ def transcribe(story_id: int):
     except (ConsentRefused, service.TranscriptError) as exc:
         db.session.rollback()
         flash(str(exc), "error")
+    except IntegrityError as exc:
+        if not jobs.is_conflict(exc):
+            raise
+        db.session.rollback()
+        flash("Someone else has just queued this story's transcription.", "info")
     else:
         flash("Transcription queued. This page shows its progress.", "success")
     return redirect(url_for("stories.show", story_id=story.id))
