@@ -54,3 +54,34 @@ def test_create_user_on_a_new_instance_makes_the_database_first(tmp_path):
     assert "Created admin “ada”" in result.stdout
     assert result.stderr == "", "nothing but the answer on the console"
     assert (tmp_path / "instance" / "storyhub.sqlite").exists()
+
+
+def test_migrations_go_down_to_nothing_and_up_again(database_url, tmp_path, monkeypatch):
+    """Every migration can be undone (on a scratch database of the same kind)."""
+    import sqlalchemy as sa
+    from flask_migrate import downgrade, upgrade
+
+    from storyhub import create_app
+
+    from .instances import create_database, drop_database
+
+    if database_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'scratch.sqlite'}"
+    else:
+        url = sa.engine.make_url(database_url).set(
+            database=sa.engine.make_url(database_url).database + "_scratch").render_as_string(
+            hide_password=False)
+        create_database(url)
+    monkeypatch.setenv("STORYHUB_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True, "BROKER_URL": ""})
+    try:
+        with app.app_context():
+            upgrade()
+            downgrade(revision="base")
+            assert sa.inspect(db.engine).get_table_names() == ["alembic_version"]
+            upgrade()
+            assert "jobs" in sa.inspect(db.engine).get_table_names()
+            db.engine.dispose()
+    finally:
+        if not url.startswith("sqlite"):
+            drop_database(url)
