@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import subprocess  # noqa: S404  (fixed argument lists, never a shell)
 from pathlib import Path
 
 import numpy as np
 
+from ..decoding import Converter, decoded_chunks, open_recording
 from .engines import SAMPLE_RATE
 
 
 def decode(path: Path, channels: int = 1) -> np.ndarray:
     """Return the audio at 16 kHz as float32, shaped (samples,) or (samples, channels)."""
-    result = subprocess.run(  # noqa: S603
-        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
-         "-ac", str(channels), "-ar", str(SAMPLE_RATE), "-f", "f32le", "-"],
-        capture_output=True, check=True, timeout=3600)
-    audio = np.frombuffer(result.stdout, dtype=np.float32)
+    to_engine = Converter("flt", "mono" if channels == 1 else "stereo", SAMPLE_RATE)
+    parts: list[np.ndarray] = []
+    with open_recording(path) as container:
+        for chunk in decoded_chunks(container, container.streams.audio[0]):
+            parts += [frame.to_ndarray() for frame in to_engine.convert(chunk)]
+    parts += [frame.to_ndarray() for frame in to_engine.convert(None)]
+    # Packed float frames are one row of interleaved samples.
+    audio = np.concatenate(parts, axis=1)[0] if parts else np.zeros(0, np.float32)
     return audio if channels == 1 else audio.reshape(-1, channels)
 
 
