@@ -14,7 +14,6 @@ import io
 import itertools
 import re
 import struct
-import subprocess
 import tempfile
 import zipfile
 import zlib
@@ -33,7 +32,6 @@ from storyhub.accounts.models import Role, Site, User
 from storyhub.audit import AuditEvent
 from storyhub.extensions import db
 from storyhub.storage import LocalStorage
-from storyhub.stories import audio as audio_module
 from storyhub.stories import consent as consent_rules
 from storyhub.stories import service
 from storyhub.stories.consent import ConsentRefused, Scope
@@ -708,26 +706,26 @@ def test_cut_off_recording_is_refused_as_damaged(app, client, auth, encodings, t
 
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("suffix", [".orig", ".wav", ".m4a"],
+                         ids=["original", "normalised", "playback"])
 def test_disk_full_while_converting_says_storage_is_full(app, client, auth, encodings,
-                                                         monkeypatch):
-    real_run = subprocess.run
+                                                         monkeypatch, suffix):
+    """One converted file lands on a full disk: /dev/full answers every write with ENOSPC."""
+    real_temp_path = LocalStorage.temp_path
 
-    def run(args, **kwargs):
-        """ffmpeg as on a full disk: it writes what it can, then fails with ENOSPC."""
-        result = real_run(args, **kwargs)
-        if args[0] == "ffmpeg" and "-ar" in args:  # the decode to WAV + M4A
-            return subprocess.CompletedProcess(
-                args, 1, b"", b"av_interleaved_write_frame(): No space left on device\n"
-                              b"Error writing trailer: No space left on device\n")
-        return result
+    def temp_path(self, suffix_asked: str = "") -> Path:
+        path = real_temp_path(self, suffix_asked)
+        if suffix_asked == suffix:
+            path.unlink()
+            path.symlink_to("/dev/full")
+        return path
 
-    monkeypatch.setattr(audio_module, "subprocess", SimpleNamespace(run=run))
+    monkeypatch.setattr(LocalStorage, "temp_path", temp_path)
     auth.login_as(Role.REPORTER)
     response = upload(client, encodings["mp3"], recorder=True)
     assert_nothing_stored(app)
     assert_refused(response, 507, MSG_FULL)
-
-
 
 
 class _FillingUpFile:
