@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -13,13 +14,14 @@ from .engines import SAMPLE_RATE
 def decode(path: Path, channels: int = 1) -> np.ndarray:
     """Return the audio at 16 kHz as float32, shaped (samples,) or (samples, channels)."""
     to_engine = Converter("flt", "mono" if channels == 1 else "stereo", SAMPLE_RATE)
-    parts: list[np.ndarray] = []
+    samples = bytearray()
     with open_recording(path) as container:
-        for chunk in decoded_chunks(container, container.streams.audio[0]):
-            parts += [frame.to_ndarray() for frame in to_engine.convert(chunk)]
-    parts += [frame.to_ndarray() for frame in to_engine.convert(None)]
-    # Packed float frames are one row of interleaved samples.
-    audio = np.concatenate(parts, axis=1)[0] if parts else np.zeros(0, np.float32)
+        for chunk in itertools.chain(decoded_chunks(container, container.streams.audio[0]),
+                                     [None]):
+            for frame in to_engine.convert(chunk):
+                # Packed float: one plane of interleaved samples (the plane may be padded).
+                samples += memoryview(frame.planes[0])[:frame.samples * channels * 4]
+    audio = np.frombuffer(samples, dtype=np.float32)
     return audio if channels == 1 else audio.reshape(-1, channels)
 
 
