@@ -20,7 +20,7 @@ from ..stories import consent
 from ..stories.consent import Scope
 from ..stories.models import Story, StoryStatus
 from . import channels
-from .engines import EngineSettings, SegmentResult, get_engine
+from .engines import EngineSettings, SegmentResult, Transcription, get_engine
 from .models import Segment, Transcript, Word
 
 logger = logging.getLogger(__name__)
@@ -65,8 +65,11 @@ def _language(story: Story) -> str:
     return story.language if story.language and story.language != "other" else "en"
 
 
-def transcribe_audio(story: Story, report: Callable[[float], None]) -> list[SegmentResult]:
-    """Run the configured engine over the story's recording; one voice per stereo side splits."""
+def transcribe_audio(story: Story, report: Callable[[float], None]) -> Transcription:
+    """Run the configured engine over the story's recording; one voice per stereo side splits.
+
+    The coverage of a split dialogue is short when either side's is.
+    """
     recording = story.recording
     if recording is None:
         raise TranscriptError("This story has no recording to transcribe.")
@@ -85,18 +88,22 @@ def transcribe_audio(story: Story, report: Callable[[float], None]) -> list[Segm
         audio = channels.decode(storage.path(recording.normalised_key))
         return engine.transcribe(audio, language, lambda t: report(100 * t / duration))
     results: list[SegmentResult] = []
+    coverages = []
     for index, side in enumerate(sides):
         def progress(t: float, offset: int = index) -> None:
             report(100 * (offset * duration + t) / (len(sides) * duration))
 
-        for seg in engine.transcribe(side, language, progress):
+        heard = engine.transcribe(side, language, progress)
+        for seg in heard.segments:
             seg.speaker = f"S{index + 1}"
             results.append(seg)
+        coverages.append(heard.coverage)
     results.sort(key=lambda s: (s.start, s.speaker))
-    return results
+    return Transcription(results, coverages[0].merge(coverages[1]))
 
 
-def _build_transcript(story: Story, segments: list[SegmentResult], seconds: float) -> Transcript:
+def _build_transcript(story: Story, transcription: Transcription, seconds: float) -> Transcript:
+    segments = transcription.segments
     settings = EngineSettings.from_config(current_app.config)
     engine = get_engine(settings)
     speakers = sorted({s.speaker for s in segments}) or ["S1"]
@@ -106,7 +113,8 @@ def _build_transcript(story: Story, segments: list[SegmentResult], seconds: floa
     transcript = Transcript(recording_id=story.recording.id, story_id=story.id,  # type: ignore
                             engine=engine.name, model_name=str(engine.model_name)[-200:],
                             language=_language(story), speakers=names,
-                            processing_seconds=round(seconds, 2))
+                            processing_seconds=round(seconds, 2),
+                            needs_checking=transcription.coverage.short)
     for pos, seg in enumerate(segments):
         row = Segment(position=pos, start=seg.start, end=seg.end, speaker=seg.speaker,
                       text=seg.text)
@@ -132,14 +140,14 @@ def run_transcription_job(job_id: int) -> str:
         consent.require(story, Scope.TRANSCRIBE_ANALYSE)
         story.status = StoryStatus.TRANSCRIBING
         db.session.commit()
-        found: list[SegmentResult] = []
+        found: list[Transcription] = []
 
         def work(report: Callable[[float], None]) -> None:
-            found.extend(transcribe_audio(story, report))
+            found.append(transcribe_audio(story, report))
 
         jobs.run_with_heartbeat(app, job_id, worker, work)
         seconds = time.perf_counter() - started
-        db.session.add(_build_transcript(story, found, seconds))
+        db.session.add(_build_transcript(story, found[0], seconds))
         # Done only if this worker still holds the job: so a job finishes exactly once.
         jobs.mark_done(job_id, worker)
         story.status = StoryStatus.TRANSCRIBED
@@ -223,6 +231,7 @@ def mark_reviewed(story: Story, actor_id: int) -> None:
     transcript = _editable(story)
     transcript.reviewed_at = utcnow()
     transcript.reviewed_by_id = actor_id
+    transcript.needs_checking = False  # a person has listened and checked it
     story.status = StoryStatus.REVIEWED
     audit.record("transcript.review", actor_id, "story", story.id)
 
@@ -238,4 +247,6 @@ def status_of(story: Story) -> dict:
                     can_retry=job.status is JobStatus.FAILED, attempts=job.attempts)
     if story.status in (StoryStatus.TRANSCRIBED, StoryStatus.REVIEWED):
         data["progress"] = 100.0
+    transcript = get_transcript(story)
+    data["needs_checking"] = bool(transcript and transcript.needs_checking)
     return data
