@@ -142,9 +142,10 @@ def show(story_id: int):
     from ..transcripts.service import status_of
 
     playable = consent_rules.check(story, Scope.TRANSCRIBE_ANALYSE)
+    status = status_of(story)
     return render_template("stories/show.html", story=story, Scope=Scope,
                            playback_refused=playable, format_duration=format_duration,
-                           job_error=status_of(story)["error"],
+                           job_error=status["error"], needs_checking=status["needs_checking"],
                            language_names={c.value: c.label for c in LANGUAGES})
 
 
