@@ -1,8 +1,8 @@
 """Story intake: real recordings in every accepted format, refusals that store nothing,
 consent scopes enforced by the service layer, and who may see and play a story.
 
-Audio is generated here with espeak-ng, sox and ffmpeg (once per module) and checked with
-ffprobe; the shared speech samples are used too when ../shared/data/speech exists.
+Audio is generated here with espeak-ng, sox and PyAV (once per module) and checked with PyAV;
+the shared speech samples are used too when ../shared/data/speech exists.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import io
 import itertools
 import re
 import struct
-import subprocess
 import tempfile
 import zipfile
 import zlib
@@ -33,7 +32,6 @@ from storyhub.accounts.models import Role, Site, User
 from storyhub.audit import AuditEvent
 from storyhub.extensions import db
 from storyhub.storage import LocalStorage
-from storyhub.stories import audio as audio_module
 from storyhub.stories import consent as consent_rules
 from storyhub.stories import service
 from storyhub.stories.consent import ConsentRefused, Scope
@@ -98,11 +96,8 @@ def bad_files(tmp_path_factory, encodings) -> dict[str, Path]:
     for name, content in files.items():
         paths[name] = folder / name
         paths[name].write_bytes(content)
-    paths["silent.webm"] = af.silent_video(folder / "silent.webm")
-    paths["silent.mp4"] = folder / "silent.mp4"
-    af.run("ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-           "testsrc=size=160x120:rate=10:duration=2", "-an", "-c:v", "mpeg4", "-f", "mp4",
-           paths["silent.mp4"])
+    paths["silent.webm"] = af.silent_video(folder / "silent.webm", "webm", "libvpx")
+    paths["silent.mp4"] = af.silent_video(folder / "silent.mp4", "mp4", "mpeg4")
     # A cut-off upload: FLAC's header still claims the full number of samples.
     paths["cut-off.flac"] = af.truncated(encodings["flac"], folder / "cut-off.flac", 0.3)
     # A real MP3 frame header followed by noise that only looks like more MP3.
@@ -297,12 +292,11 @@ def sample(request) -> tuple[Path, bool]:
 @pytest.mark.parametrize("sample", SAMPLES, indirect=True)
 def test_accepted_format_round_trip(app, client, auth, sample, tmp_path):
     path, tagged = sample
-    source = af.ffprobe(path)
-    source_stream = af.audio_stream(source)
+    source = af.probe(path)
     # A recorder's live WebM carries no duration: then measure what it decodes to.
-    expected = af.duration(source) or af.decoded_duration(path, tmp_path)
+    expected = source.length or af.decoded_duration(path)
     if tagged:  # the upload really carries the metadata that must not survive
-        assert set(af.SECRET_TAGS.values()) <= set(af.all_tags(source).values())
+        assert set(af.SECRET_TAGS.values()) <= set(source.all_tags().values())
     auth.login_as(Role.REPORTER)
 
     response = upload(client, path, filename=f"phone-upload{path.suffix}")
@@ -318,8 +312,8 @@ def test_accepted_format_round_trip(app, client, auth, sample, tmp_path):
         assert story.consent.transcribe_analyse and not story.consent.publish_external
         assert story.storyteller.code.startswith("ST-")
         assert abs(rec.duration_seconds - expected) < 0.5, (rec.duration_seconds, expected)
-        assert rec.channels == source_stream["channels"]
-        assert rec.sample_rate == int(source_stream["sample_rate"])
+        assert rec.channels == source.audio.channels
+        assert rec.sample_rate == source.audio.sample_rate
         assert rec.size_bytes == path.stat().st_size
         assert rec.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
         keys = {"original": rec.original_key, "normalised": rec.normalised_key,
@@ -346,25 +340,25 @@ def test_accepted_format_round_trip(app, client, auth, sample, tmp_path):
     played = tmp_path / "played.m4a"
     played.write_bytes(body)
 
-    probed = {"original": af.ffprobe(paths["original"]),
-              "normalised": af.ffprobe(paths["normalised"]),
-              "playback": af.ffprobe(played)}
-    original = af.audio_stream(probed["original"])
-    assert original["codec_name"] == source_stream["codec_name"]
-    assert abs(af.duration(probed["original"]) - expected) < 0.5
-    normalised = af.audio_stream(probed["normalised"])
-    assert probed["normalised"]["format"]["format_name"] == "wav"
-    assert normalised["codec_name"] == "pcm_s16le"
-    assert int(normalised["sample_rate"]) == 16000 and normalised["channels"] == 1
-    assert abs(af.duration(probed["normalised"]) - expected) < 0.5
-    playback = af.audio_stream(probed["playback"])
-    assert playback["codec_name"] == "aac" and playback["channels"] == 1
-    assert [s["codec_type"] for s in probed["playback"]["streams"]] == ["audio"]
-    assert abs(af.duration(probed["playback"]) - expected) < 0.5
+    probed = {"original": af.probe(paths["original"]),
+              "normalised": af.probe(paths["normalised"]),
+              "playback": af.probe(played)}
+    original = probed["original"]
+    assert original.audio.codec == source.audio.codec
+    assert abs(original.length - expected) < 0.5
+    normalised = probed["normalised"]
+    assert normalised.format_name == "wav" and normalised.audio.codec == "pcm_s16le"
+    assert normalised.audio.sample_rate == 16000 and normalised.audio.channels == 1
+    assert abs(normalised.length - expected) < 0.5
+    assert abs(af.decoded_duration(paths["normalised"]) - expected) < 0.5
+    playback = probed["playback"]
+    assert playback.audio.codec == "aac" and playback.audio.channels == 1
+    assert [s.kind for s in playback.streams] == ["audio"]
+    assert abs(playback.length - expected) < 0.5
 
     # No metadata from the upload survives in any stored file.
     for name, info in probed.items():
-        tags = af.all_tags(info)
+        tags = info.all_tags()
         assert not {"title", "comment", "artist"} & set(tags), (name, tags)
         assert not set(af.SECRET_TAGS.values()) & set(tags.values()), (name, tags)
         data = paths[name].read_bytes()
@@ -459,6 +453,75 @@ def test_bad_recording_is_refused_and_nothing_stored(app, client, auth, bad_file
     assert_nothing_stored(app)
 
 
+def recording_files(app, story_id: int) -> dict[str, Path]:
+    """The stored original, normalised and playback files of a story."""
+    storage = app.extensions["storage"]
+    with app.app_context():
+        rec = db.session.get(Story, story_id).recording
+        return {"original": storage.path(rec.original_key),
+                "normalised": storage.path(rec.normalised_key),
+                "playback": storage.path(rec.playback_key)}
+
+
+def assert_sound_only(files: dict[str, Path]) -> None:
+    """Each stored file holds one sound stream, and nothing of the upload's tags or pictures."""
+    for name, path in files.items():
+        probed = af.probe(path)
+        assert [s.kind for s in probed.streams] == ["audio"], (name, probed.streams)
+        assert not set(af.SECRET_TAGS.values()) & set(probed.all_tags().values()), name
+        data = path.read_bytes()
+        assert not any(secret in data for secret in (*SECRET_BYTES, b"IHDR")), name
+
+
+def test_video_with_sound_keeps_only_the_sound(app, client, auth, encodings, tmp_path):
+    film = af.video_with_sound(encodings["wav"], tmp_path / "film.mp4", af.SECRET_TAGS)
+    assert sorted(s.kind for s in af.probe(film).streams) == ["audio", "video"]
+    auth.login_as(Role.REPORTER)
+    story_id = story_id_from(upload(client, film))
+    files = recording_files(app, story_id)
+    assert files["original"].suffix == ".m4a"
+    assert_sound_only(files)
+
+
+def test_cover_picture_is_not_a_video_and_is_not_kept(app, client, auth, encodings, tmp_path):
+    song = af.with_cover(encodings["wav"], tmp_path / "song.mp3", _png_bytes(8), 8)
+    assert sorted(s.kind for s in af.probe(song).streams) == ["audio", "video"]
+    assert b"IHDR" in song.read_bytes()
+    auth.login_as(Role.REPORTER)
+    story_id = story_id_from(upload(client, song, recorder=True))
+    files = recording_files(app, story_id)
+    assert files["original"].suffix == ".mp3"
+    assert_sound_only(files)
+
+
+def test_sound_its_container_cannot_hold_is_kept_as_flac(app, client, auth, encodings,
+                                                         tmp_path):
+    # MP3 sound inside an MP4 (some cameras make these): an M4A cannot hold MP3.
+    mp3_in_mp4 = af.Encoding("mp3-in-mp4", "camera.mp4", "mp4", "libmp3lame", "mp3", 64_000)
+    upload_path = af.encode(encodings["wav"], tmp_path / "camera.mp4", mp3_in_mp4,
+                            af.SECRET_TAGS)
+    expected = af.probe(upload_path).length
+    auth.login_as(Role.REPORTER)
+    story_id = story_id_from(upload(client, upload_path))
+    files = recording_files(app, story_id)
+    assert files["original"].suffix == ".flac"
+    original = af.probe(files["original"])
+    assert original.format_name == "flac" and original.audio.codec == "flac"
+    assert abs(original.length - expected) < 0.5
+    assert_sound_only(files)
+
+
+@pytest.mark.parametrize(("channels", "rate"), [pytest.param(9, 16_000, id="9-channels"),
+                                                pytest.param(1, 400_000, id="400-kHz")])
+def test_unusual_shape_is_refused(app, client, auth, tmp_path, channels, rate):
+    odd = af.sine_wav(tmp_path / "odd.wav", 1, rate=rate, channels=channels)
+    auth.login_as(Role.REPORTER)
+    assert_refused(upload(client, odd, recorder=True), 422,
+                   f"This recording's sound is in an unusual shape ({channels} channels at "
+                   f"{rate} Hz)")
+    assert_nothing_stored(app)
+
+
 def test_upload_without_a_file_is_refused(app, client, auth):
     auth.login_as(Role.REPORTER)
     assert_refused(upload(client), 400, MSG_NO_FILE)
@@ -498,9 +561,8 @@ class TestRecordingLimit:
                                                                  tone, tmp_path):
         # A live WebM (as MediaRecorder makes) says nothing of its length: the decode is
         # capped, and the recording refused once it runs past the limit.
-        live = af.encode(tone(10), tmp_path / "long.webm", "-c:a", "libopus", "-f", "webm",
-                         "-live", "1")
-        assert af.duration(af.ffprobe(live)) is None
+        live = af.encode(tone(10), tmp_path / "long.webm", af.ENCODING["webm-recorder"])
+        assert af.probe(live).length is None
         auth.login_as(Role.REPORTER)
         response = upload(client, live, recorder=True)
         assert_refused(response, 422, "This recording is longer than the limit of 4 s.")
@@ -644,26 +706,26 @@ def test_cut_off_recording_is_refused_as_damaged(app, client, auth, encodings, t
 
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("suffix", [".orig", ".wav", ".m4a"],
+                         ids=["original", "normalised", "playback"])
 def test_disk_full_while_converting_says_storage_is_full(app, client, auth, encodings,
-                                                         monkeypatch):
-    real_run = subprocess.run
+                                                         monkeypatch, suffix):
+    """One converted file lands on a full disk: /dev/full answers every write with ENOSPC."""
+    real_temp_path = LocalStorage.temp_path
 
-    def run(args, **kwargs):
-        """ffmpeg as on a full disk: it writes what it can, then fails with ENOSPC."""
-        result = real_run(args, **kwargs)
-        if args[0] == "ffmpeg" and "-ar" in args:  # the decode to WAV + M4A
-            return subprocess.CompletedProcess(
-                args, 1, b"", b"av_interleaved_write_frame(): No space left on device\n"
-                              b"Error writing trailer: No space left on device\n")
-        return result
+    def temp_path(self, suffix_asked: str = "") -> Path:
+        path = real_temp_path(self, suffix_asked)
+        if suffix_asked == suffix:
+            path.unlink()
+            path.symlink_to("/dev/full")
+        return path
 
-    monkeypatch.setattr(audio_module, "subprocess", SimpleNamespace(run=run))
+    monkeypatch.setattr(LocalStorage, "temp_path", temp_path)
     auth.login_as(Role.REPORTER)
     response = upload(client, encodings["mp3"], recorder=True)
     assert_nothing_stored(app)
     assert_refused(response, 507, MSG_FULL)
-
-
 
 
 class _FillingUpFile:

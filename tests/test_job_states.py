@@ -75,6 +75,7 @@ def test_given_up_transcription_shows_failed_and_retry_on_the_story(app, client,
     assert client.get(f"/stories/{story_id}/status").json["status"] == "queued"
 
 
+@pytest.mark.slow  # builds the prepared corpus instance (twelve stories through intake)
 class TestThemeRuns:
     @pytest.fixture
     def prepared(self, corpus_instance):

@@ -30,7 +30,14 @@ from storyhub.jobs.models import Job, JobStatus
 from storyhub.stories import service as stories
 from storyhub.stories.consent import Scope
 from storyhub.transcripts import channels
-from storyhub.transcripts.engines import EngineSettings, SegmentResult, WordResult, get_engine
+from storyhub.transcripts.coverage import NOT_CHECKED
+from storyhub.transcripts.engines import (
+    EngineSettings,
+    SegmentResult,
+    Transcription,
+    WordResult,
+    get_engine,
+)
 from storyhub.transcripts.service import _build_transcript
 
 from .speech import espeak
@@ -149,8 +156,7 @@ BIG_THEME_OF = {s.key: s.theme for s in BIG_CORPUS}
 def transcribe(audio: Path) -> list[SegmentResult]:
     """Transcribe `audio` with the real engine and the default settings."""
     engine = get_engine(EngineSettings.from_config(DEFAULTS))
-    result = engine.transcribe(channels.decode(audio), "en", lambda _t: None)
-    return list(getattr(result, "segments", result))
+    return engine.transcribe(channels.decode(audio), "en", lambda _t: None).segments
 
 
 def transcribe_corpus(folder: Path, corpus: list[CorpusStory] = CORPUS) -> dict[str, Spoken]:
@@ -197,7 +203,7 @@ def seed_stories(app, corpus: dict[str, Spoken], user_id: int, keys=None, scopes
             story = stories.create_story(
                 stories.NewStory(f"Story {key}", item.story.role, "snapshot", date.today()),
                 stories.NewConsent(set(chosen), "spoken", date.today(), 0.0), item.audio, actor)
-            transcript = _build_transcript(story, item.segments, 1.0)
+            transcript = _build_transcript(story, Transcription(item.segments, NOT_CHECKED), 1.0)
             # The transcript is the session's real transcription of this audio, so the job
             # the upload queued is done already.
             for job in db.session.scalars(select(Job).where(Job.story_id == story.id)):

@@ -1,22 +1,34 @@
 """Check an uploaded file is a real recording, and make the files StoryHub works from.
 
-Everything is judged by content (ffprobe), never by the file's name or declared type.
+Everything is judged by content (FFmpeg's own probing, through PyAV), never by the file's name
+or declared type.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
-import json
+import itertools
 import logging
 import struct
-import subprocess  # noqa: S404  (fixed argument lists, never a shell)
+import wave
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+import av
+from av.audio.frame import AudioFrame
+from av.audio.stream import AudioStream
+from av.container import InputContainer, OutputContainer
+from av.stream import Disposition
+
+from ..decoding import Converter, decoded_chunks, open_recording
 
 logger = logging.getLogger(__name__)
 
 ACCEPTED_FORMATS_TEXT = "WAV, MP3, M4A/AAC, OGG/Opus, FLAC or WebM"
-# ffprobe format names we accept, and the muxer to rewrite each one without its metadata.
+# FFmpeg format names we accept, and the muxer to rewrite each one without its metadata.
 CONTAINERS = {
     "wav": ("wav", "wav"),
     "mp3": ("mp3", "mp3"),
@@ -33,6 +45,9 @@ EXACT_LENGTH = {"wav", "flac", "mov", "mp4", "m4a", "3gp"}
 MAX_CHANNELS = 8
 MAX_SAMPLE_RATE = 384_000
 NORMALISED_RATE = 16_000
+PLAYBACK_BIT_RATE = 64_000
+# No encoder or muxer signature, so no stored file says which FFmpeg made it.
+BITEXACT = {"fflags": "+bitexact"}
 
 
 class AudioRejected(ValueError):
@@ -47,13 +62,6 @@ class AudioInfo:
     channels: int
     sample_rate: int
     codec: str
-
-
-def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, capture_output=True, timeout=timeout, check=False)  # noqa: S603
-    if result.returncode != 0 and b"No space left on device" in (result.stderr or b""):
-        raise OSError(errno.ENOSPC, "No space left on device")
-    return result
 
 
 def wav_declared_seconds(path: Path) -> float | None:
@@ -85,20 +93,20 @@ def probe(path: Path, max_seconds: float) -> AudioInfo:
     if path.stat().st_size == 0:
         raise AudioRejected("The file is empty (0 bytes). Check the recording on your device "
                             "and upload it again.")
-    result = _run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format",
-                   "-show_streams", str(path)], timeout=60)
-    if result.returncode != 0:
-        raise AudioRejected("This file is not a recording StoryHub can read. It may be damaged, "
-                            f"or not audio at all. Upload a {ACCEPTED_FORMATS_TEXT} recording.")
-    data = json.loads(result.stdout or b"{}")
-    fmt = data.get("format", {})
-    names = fmt.get("format_name", "").split(",")
-    container = next((n for n in names if n in CONTAINERS), None)
-    streams = data.get("streams", [])
-    audio = [s for s in streams if s.get("codec_type") == "audio"]
-    video = [s for s in streams if s.get("codec_type") == "video"
-             and not s.get("disposition", {}).get("attached_pic")]
-    if container is None:
+    try:
+        with open_recording(path) as container:
+            return _describe(container, max_seconds)
+    except av.FFmpegError as exc:
+        raise AudioRejected(_unreadable()) from exc
+
+
+def _describe(container: InputContainer, max_seconds: float) -> AudioInfo:
+    format_name = container.format.name
+    accepted = next((n for n in format_name.split(",") if n in CONTAINERS), None)
+    audio = list(container.streams.audio)
+    video = [s for s in container.streams.video
+             if not s.disposition & Disposition.attached_pic]
+    if accepted is None:
         raise AudioRejected(f"This file is not a recording StoryHub accepts. Upload a "
                             f"{ACCEPTED_FORMATS_TEXT} recording.")
     if not audio:
@@ -108,13 +116,14 @@ def probe(path: Path, max_seconds: float) -> AudioInfo:
         raise AudioRejected("This file has no sound in it. Check the recording on your device "
                             "and upload it again.")
     stream = audio[0]
-    channels = int(stream.get("channels") or 0)
-    rate = int(stream.get("sample_rate") or 0)
+    if stream.codec_context is None:  # no decoder for this kind of sound
+        raise AudioRejected(_unreadable())
+    channels, rate = stream.codec_context.channels, stream.codec_context.sample_rate
     if not 0 < channels <= MAX_CHANNELS or not 0 < rate <= MAX_SAMPLE_RATE:
         raise AudioRejected("This recording's sound is in an unusual shape "
                             f"({channels} channels at {rate} Hz) that StoryHub cannot use. "
                             f"Export it as {ACCEPTED_FORMATS_TEXT} and try again.")
-    duration = _duration(fmt, stream)
+    duration = _duration(container, stream)
     if duration is not None:
         if duration <= 0:
             raise AudioRejected("This recording has no length. Check it plays on your device "
@@ -123,18 +132,17 @@ def probe(path: Path, max_seconds: float) -> AudioInfo:
             raise AudioRejected(f"This recording is {format_duration(duration)} long; the "
                                 f"limit is {format_duration(max_seconds)}. Split it into "
                                 "shorter parts and upload each one.")
-    return AudioInfo(format_name=fmt.get("format_name", ""), container=container,
-                     duration=duration, channels=channels, sample_rate=rate,
-                     codec=str(stream.get("codec_name", "")))
+    return AudioInfo(format_name=format_name, container=accepted, duration=duration,
+                     channels=channels, sample_rate=rate,
+                     codec=stream.codec_context.codec.canonical_name)
 
 
-def _duration(fmt: dict, stream: dict) -> float | None:
-    for value in (fmt.get("duration"), stream.get("duration")):
-        try:
-            if value not in (None, "N/A"):
-                return float(value)
-        except (TypeError, ValueError):
-            continue
+def _duration(container: InputContainer, stream: AudioStream) -> float | None:
+    """Seconds the header states: the container's figure first, then the stream's."""
+    if container.duration is not None:
+        return container.duration / av.time_base
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
     return None
 
 
@@ -155,32 +163,17 @@ def make_files(source: Path, info: AudioInfo, original_out: Path, normalised_out
 
     Returns the original's file extension and the decoded duration in seconds.
     """
-    muxer, ext = CONTAINERS[info.container]
-    remux = _run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(source), "-map", "0:a",
-                  "-c", "copy", "-map_metadata", "-1", "-map_chapters", "-1",
-                  "-fflags", "+bitexact", "-f", muxer, str(original_out)], timeout=600)
-    if remux.returncode != 0 or original_out.stat().st_size == 0:
-        # Some streams cannot be copied into their own container: keep them losslessly as FLAC.
-        ext = "flac"
-        remux = _run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(source), "-map",
-                      "0:a:0", "-c:a", "flac", "-map_metadata", "-1", "-f", "flac",
-                      str(original_out)], timeout=3600)
-        if remux.returncode != 0:
-            raise AudioRejected(_damaged())
-    # Decode once, stopping just past the limit so a lying header cannot make it run for ever.
-    cap = str(max_seconds + 1)
-    result = _run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(source),
-                   "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(NORMALISED_RATE),
-                   "-c:a", "pcm_s16le", "-map_metadata", "-1", "-fflags", "+bitexact",
-                   "-t", cap, "-f", "wav", str(normalised_out),
-                   "-map", "0:a:0", "-vn", "-ac", "1", "-c:a", "aac", "-b:a", "64k",
-                   "-map_metadata", "-1", "-movflags", "+faststart", "-fflags", "+bitexact",
-                   "-t", cap, "-f", "ipod", str(playback_out)], timeout=3 * 3600)
-    if result.returncode != 0:
-        logger.warning("ffmpeg could not decode an upload: %s",
-                       result.stderr.decode(errors="replace")[-300:])
-        raise AudioRejected(_damaged())
-    decoded = max(normalised_out.stat().st_size - 44, 0) / (2 * NORMALISED_RATE)
+    try:
+        ext = _remux(source, info, original_out)
+        # One decode feeds every output, and stops just past the limit so a lying header
+        # cannot make it run for ever.
+        decoded = _convert(source, normalised_out, playback_out,
+                           None if ext else original_out, max_seconds + 1)
+    except av.FFmpegError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise OSError(errno.ENOSPC, "No space left on device") from exc
+        logger.warning("Could not decode an upload: %s", exc)
+        raise AudioRejected(_damaged()) from exc
     if decoded > max_seconds:
         raise AudioRejected(f"This recording is longer than the limit of "
                             f"{format_duration(max_seconds)}. Split it into shorter parts and "
@@ -191,7 +184,97 @@ def make_files(source: Path, info: AudioInfo, original_out: Path, normalised_out
     share = 0.9 if info.container in EXACT_LENGTH else 0.5
     if decoded < 0.1 or (promised and decoded < share * promised):
         raise AudioRejected(_damaged())
-    return ext, decoded
+    return ext or "flac", decoded
+
+
+def _remux(source: Path, info: AudioInfo, out: Path) -> str | None:
+    """Copy the sound, without metadata, into its own container; return the extension.
+
+    Returns None when the stream cannot be copied into its own container: the decode then
+    keeps it losslessly as FLAC.
+    """
+    muxer, ext = CONTAINERS[info.container]
+    try:
+        with open_recording(source) as inp, \
+                av.open(str(out), "w", format=muxer, container_options=BITEXACT) as output:
+            # A stream made from a template copies the codec only: no container or stream
+            # tags, chapters or cover pictures come along.
+            audio = list(inp.streams.audio)
+            copies = {s.index: output.add_stream_from_template(s) for s in audio}
+            for packet in inp.demux(audio):
+                if packet.size == 0:  # the demuxer's end-of-stream marker
+                    continue
+                packet.stream = copies[packet.stream.index]
+                output.mux(packet)
+    except (av.FFmpegError, ValueError) as exc:
+        if getattr(exc, "errno", None) == errno.ENOSPC:
+            raise
+        logger.info("Keeping a %s upload as FLAC: %s", info.container, exc)
+        return None
+    return ext if out.stat().st_size > 0 else None
+
+
+class _Encoder:
+    """Encode chunks into one stream of an output file (the playback M4A, or a FLAC)."""
+
+    def __init__(self, container: OutputContainer, codec: Literal["aac", "flac"],
+                 converter: Converter, bit_rate: int = 0) -> None:
+        self.container, self.converter = container, converter
+        self.stream = container.add_stream(codec, rate=converter.rate, layout=converter.layout,
+                                           format=converter.sample_format, bit_rate=bit_rate)
+
+    def write(self, chunk: AudioFrame | None) -> None:
+        """Encode `chunk`; None flushes the converter and the encoder."""
+        frames: list[AudioFrame | None] = list(self.converter.convert(chunk))
+        if chunk is None:
+            frames.append(None)
+        for frame in frames:
+            self.container.mux(self.stream.encode(frame))
+
+
+def _convert(source: Path, normalised_out: Path, playback_out: Path, flac_out: Path | None,
+             cap: float) -> float:
+    """Decode once into the WAV, the M4A (and the FLAC); return the WAV's length in seconds."""
+    with contextlib.ExitStack() as stack:
+        inp = stack.enter_context(open_recording(source))
+        stream = inp.streams.audio[0]
+        rate = stream.codec_context.sample_rate
+        wav = stack.enter_context(wave.open(str(normalised_out), "wb"))
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(NORMALISED_RATE)
+        to_wav = Converter("s16", "mono", NORMALISED_RATE)
+        m4a = stack.enter_context(av.open(str(playback_out), "w", format="ipod",
+                                          container_options={**BITEXACT,
+                                                             "movflags": "+faststart"}))
+        aac_rates = av.Codec("aac", "w").audio_rates or (rate,)
+        outputs = [_Encoder(m4a, "aac", Converter("fltp", "mono", _nearest(rate, aac_rates)),
+                            bit_rate=PLAYBACK_BIT_RATE)]
+        if flac_out is not None:
+            flac = stack.enter_context(av.open(str(flac_out), "w", format="flac",
+                                               container_options=BITEXACT))
+            # FLAC holds 16 or 24 bits: keep 24 (in s32) unless the source has no more than 16.
+            deep = stream.codec_context.format.bytes > 2
+            outputs.append(_Encoder(flac, "flac", Converter(
+                "s32" if deep else "s16", f"{stream.codec_context.channels}c", rate)))
+        samples = 0
+        for chunk in itertools.chain(decoded_chunks(inp, stream, cap), [None]):
+            for frame in to_wav.convert(chunk):
+                wav.writeframesraw(frame.to_ndarray().tobytes())
+                samples += frame.samples
+            for output in outputs:
+                output.write(chunk)
+        return samples / NORMALISED_RATE
+
+
+def _nearest(rate: int, rates: Iterable[int]) -> int:
+    """The supported rate closest to `rate` (the encoder's own rate when it is supported)."""
+    return min(rates, key=lambda r: abs(r - rate))
+
+
+def _unreadable() -> str:
+    return ("This file is not a recording StoryHub can read. It may be damaged, or not audio at "
+            f"all. Upload a {ACCEPTED_FORMATS_TEXT} recording.")
 
 
 def _damaged() -> str:

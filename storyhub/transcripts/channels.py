@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import subprocess  # noqa: S404  (fixed argument lists, never a shell)
+import itertools
 from pathlib import Path
 
 import numpy as np
 
+from ..decoding import Converter, decoded_chunks, open_recording
 from .engines import SAMPLE_RATE
 
 
 def decode(path: Path, channels: int = 1) -> np.ndarray:
     """Return the audio at 16 kHz as float32, shaped (samples,) or (samples, channels)."""
-    result = subprocess.run(  # noqa: S603
-        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
-         "-ac", str(channels), "-ar", str(SAMPLE_RATE), "-f", "f32le", "-"],
-        capture_output=True, check=True, timeout=3600)
-    audio = np.frombuffer(result.stdout, dtype=np.float32)
+    to_engine = Converter("flt", "mono" if channels == 1 else "stereo", SAMPLE_RATE)
+    samples = bytearray()
+    with open_recording(path) as container:
+        for chunk in itertools.chain(decoded_chunks(container, container.streams.audio[0]),
+                                     [None]):
+            for frame in to_engine.convert(chunk):
+                # Packed float: one plane of interleaved samples (the plane may be padded).
+                samples += memoryview(frame.planes[0])[:frame.samples * channels * 4]
+    audio = np.frombuffer(samples, dtype=np.float32)
     return audio if channels == 1 else audio.reshape(-1, channels)
 
 

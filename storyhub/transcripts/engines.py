@@ -1,6 +1,8 @@
 """Speech-to-text engines behind one interface: faster-whisper (default) and openai-whisper.
 
-A loaded model is cached per process, so a worker (or a test run) loads each model once.
+Every transcription comes with its coverage: how much of the speech found by VAD came back as
+words (see coverage.py). A loaded model is cached per process, so a worker (or a test run)
+loads each model once.
 """
 
 from __future__ import annotations
@@ -15,6 +17,18 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
+from .coverage import (
+    MAX_COMPRESSION_RATIO,
+    ChunkCoverage,
+    Coverage,
+    Span,
+    chunk_coverage,
+    chunks_of,
+    measure,
+    speech_spans,
+    territories,
+)
 
 logger = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000
@@ -58,12 +72,20 @@ class EngineSettings:
                    batch_size=int(config["WHISPER_BATCH_SIZE"]), vad=bool(config["WHISPER_VAD"]))
 
 
+@dataclass
+class Transcription:
+    """What an engine heard in one recording: timed segments, and how much of the speech."""
+
+    segments: list[SegmentResult]
+    coverage: Coverage
+
+
 class Engine(Protocol):
     name: str
     model_name: str
 
     def transcribe(self, audio: np.ndarray, language: str,
-                   on_progress: Progress) -> list[SegmentResult]: ...
+                   on_progress: Progress) -> Transcription: ...
 
 
 def bundled_model_path() -> str:
@@ -101,35 +123,106 @@ class FasterWhisperEngine:
         logger.info("Loaded faster-whisper model in %.1fs", time.perf_counter() - started)
 
     def transcribe(self, audio: np.ndarray, language: str,
-                   on_progress: Progress) -> list[SegmentResult]:
+                   on_progress: Progress) -> Transcription:
         options: dict[str, Any] = {
             "language": language if not self.model_name.endswith(".en") else "en",
             "beam_size": self.settings.beam_size,
             "word_timestamps": True,
             "vad_filter": self.settings.vad,
             "condition_on_previous_text": False,
-            "compression_ratio_threshold": 2.4,
+            "compression_ratio_threshold": MAX_COMPRESSION_RATIO,
             "log_prob_threshold": -1.0,
             "no_speech_threshold": 0.6,
         }
+        spans = speech_spans(audio)
         if self.batched is not None and self.settings.vad:
             # Batched decoding of VAD chunks: faster on CPU too, and the chunks leave silence out.
             # Progress arrives a batch at a time, so keep at least four batches per recording.
             chunks = len(audio) / SAMPLE_RATE / 30
             batch = max(1, min(self.settings.batch_size, math.ceil(chunks / 4)))
-            segments, _info = self.batched.transcribe(audio, batch_size=batch, **options)
+            decoded, _info = self.batched.transcribe(audio, batch_size=batch, **options)
         else:
-            segments, _info = self.model.transcribe(audio, hallucination_silence_threshold=2.0,
-                                                    **options)
-        results = []
-        for seg in segments:
-            words = [WordResult(float(w.start), float(w.end), w.word.strip(),
-                                float(w.probability))
-                     for w in (seg.words or []) if w.word.strip()]
-            results.append(SegmentResult(float(seg.start), float(seg.end), seg.text.strip(),
-                                         words))
-            on_progress(float(seg.end))
-        return _drop_repeats(results)
+            decoded, _info = self.model.transcribe(audio, hallucination_silence_threshold=2.0,
+                                                   **options)
+        segments = _collect(decoded, 0.0, on_progress)
+        segments, redecoded = self._recover(audio, spans, segments, options)
+        segments = _drop_repeats(segments)
+        coverage = measure(spans, segments, redecoded)
+        if redecoded or coverage.short:
+            logger.info("Decoded %d chunk(s) again; %d words for %.0fs of speech%s", redecoded,
+                        coverage.words, coverage.speech_seconds,
+                        ", still short: needs checking" if coverage.short else "")
+        return Transcription(segments, coverage)
+
+    def _recover(self, audio: np.ndarray, spans: list[Span], segments: list[SegmentResult],
+                 options: dict[str, Any]) -> tuple[list[SegmentResult], int]:
+        """Decode again, sequentially and with temperature fallback, each chunk that failed.
+
+        The batched decoder makes one greedy pass per chunk with no fallback: now and then it
+        stops after a few words, or repeats one phrase to the end of the chunk. Sequential
+        decoding goes on from the last timestamp and retries hotter when the text loops.
+        """
+        chunks = chunks_of(spans)
+        redecoded = 0
+        for chunk, land, before in zip(chunks, territories(chunks),
+                                       chunk_coverage(chunks, segments), strict=True):
+            if not before.failed:
+                continue
+            redecoded += 1
+            piece = audio[int(before.start * SAMPLE_RATE):int(before.end * SAMPLE_RATE)]
+            again, _info = self.model.transcribe(
+                piece, temperature=FALLBACK_TEMPERATURES, hallucination_silence_threshold=2.0,
+                **options)
+            found = _collect(again, before.start, lambda _t: None)
+            after = chunk_coverage([chunk], found)[0]
+            if _better(after, before):
+                segments = _replace_words(segments, land, found)
+        return segments, redecoded
+
+
+# Whisper's usual fallback: decode greedily, and hotter each time the text loops or is unsure.
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def _collect(decoded: Any, offset: float, on_progress: Progress) -> list[SegmentResult]:
+    """Turn faster-whisper segments into SegmentResults, `offset` seconds into the recording."""
+    results = []
+    for seg in decoded:
+        words = [WordResult(offset + float(w.start), offset + float(w.end), w.word.strip(),
+                            float(w.probability))
+                 for w in (seg.words or []) if w.word.strip()]
+        results.append(SegmentResult(offset + float(seg.start), offset + float(seg.end),
+                                     seg.text.strip(), words))
+        on_progress(offset + float(seg.end))
+    return results
+
+
+def _better(after: ChunkCoverage, before: ChunkCoverage) -> bool:
+    """Return True when a chunk decoded again is better than its first try."""
+    if after.looping:
+        return False
+    return not after.short or before.looping or after.words > before.words
+
+
+def _replace_words(segments: list[SegmentResult], land: Span,
+                   found: list[SegmentResult]) -> list[SegmentResult]:
+    """Replace the words whose middle lies in `land` with the segments `found` there."""
+    def inside(start: float, end: float) -> bool:
+        return land.start <= (start + end) / 2 < land.end
+
+    kept = []
+    for seg in segments:
+        if not seg.words:
+            if not inside(seg.start, seg.end):
+                kept.append(seg)
+            continue
+        outside = [w for w in seg.words if not inside(w.start, w.end)]
+        if len(outside) == len(seg.words):
+            kept.append(seg)
+        elif outside:  # a segment crossing into the chunk keeps its words outside it
+            kept.append(SegmentResult(outside[0].start, outside[-1].end,
+                                      " ".join(w.text for w in outside), outside, seg.speaker))
+    return sorted(kept + found, key=lambda seg: seg.start)
 
 
 class OpenAIWhisperEngine:
@@ -158,7 +251,8 @@ class OpenAIWhisperEngine:
             self.model.set_alignment_heads(heads)
 
     def transcribe(self, audio: np.ndarray, language: str,
-                   on_progress: Progress) -> list[SegmentResult]:
+                   on_progress: Progress) -> Transcription:
+        """Decode sequentially (with openai-whisper's own fallback); coverage is only measured."""
         result = self.model.transcribe(
             np.array(audio, dtype=np.float32),  # a writable copy, as torch wants
             language="en" if self.model_name.endswith(".en.pt") else language,
@@ -173,7 +267,8 @@ class OpenAIWhisperEngine:
             results.append(SegmentResult(float(seg["start"]), float(seg["end"]),
                                          seg["text"].strip(), words))
             on_progress(float(seg["end"]))
-        return _drop_repeats(results)
+        results = _drop_repeats(results)
+        return Transcription(results, measure(speech_spans(audio), results))
 
 
 _cache: dict[EngineSettings, Engine] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..database import utcnow
@@ -28,6 +28,9 @@ class Transcript(Model):
     speakers: Mapped[dict] = mapped_column(JSON, default=dict)
     processing_seconds: Mapped[float | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Part of the speech may be missing from the words (see coverage.py): a person should
+    # listen and fill it in. Marking the transcript reviewed clears it.
+    needs_checking: Mapped[bool] = mapped_column(default=False, server_default=false())
     reviewed_at: Mapped[datetime | None]
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id",
                                                                   ondelete="SET NULL"))

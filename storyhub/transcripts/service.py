@@ -22,7 +22,7 @@ from ..stories.consent import Scope
 from ..stories.models import Story, StoryStatus
 from ..stories.state import StoryState, state_of
 from . import channels
-from .engines import EngineSettings, SegmentResult, get_engine
+from .engines import EngineSettings, SegmentResult, Transcription, get_engine
 from .models import Segment, Transcript, Word
 
 logger = logging.getLogger(__name__)
@@ -92,8 +92,11 @@ class Prepared:
     checkpoint_dir: Path
 
 
-def transcribe_audio(job: Prepared, report: Callable[[float], None]) -> list[SegmentResult]:
-    """Run the configured engine over the recording; one voice per stereo side splits."""
+def transcribe_audio(job: Prepared, report: Callable[[float], None]) -> Transcription:
+    """Run the configured engine over the recording; one voice per stereo side splits.
+
+    The coverage of a split dialogue is short when either side's is.
+    """
     engine = get_engine(job.settings, checkpoint_dir=job.checkpoint_dir)
     duration = max(job.duration, 0.001)
     sides = None
@@ -106,18 +109,22 @@ def transcribe_audio(job: Prepared, report: Callable[[float], None]) -> list[Seg
         audio = channels.decode(job.normalised)
         return engine.transcribe(audio, job.language, lambda t: report(100 * t / duration))
     results: list[SegmentResult] = []
+    coverages = []
     for index, side in enumerate(sides):
         def progress(t: float, offset: int = index) -> None:
             report(100 * (offset * duration + t) / (len(sides) * duration))
 
-        for seg in engine.transcribe(side, job.language, progress):
+        heard = engine.transcribe(side, job.language, progress)
+        for seg in heard.segments:
             seg.speaker = f"S{index + 1}"
             results.append(seg)
+        coverages.append(heard.coverage)
     results.sort(key=lambda s: (s.start, s.speaker))
-    return results
+    return Transcription(results, coverages[0].merge(coverages[1]))
 
 
-def _build_transcript(story: Story, segments: list[SegmentResult], seconds: float) -> Transcript:
+def _build_transcript(story: Story, transcription: Transcription, seconds: float) -> Transcript:
+    segments = transcription.segments
     settings = EngineSettings.from_config(current_app.config)
     engine = get_engine(settings)
     speakers = sorted({s.speaker for s in segments}) or ["S1"]
@@ -127,7 +134,8 @@ def _build_transcript(story: Story, segments: list[SegmentResult], seconds: floa
     transcript = Transcript(recording_id=story.recording.id, story_id=story.id,  # type: ignore
                             engine=engine.name, model_name=str(engine.model_name)[-200:],
                             language=_language(story), speakers=names,
-                            processing_seconds=round(seconds, 2))
+                            processing_seconds=round(seconds, 2),
+                            needs_checking=transcription.coverage.short)
     for pos, seg in enumerate(segments):
         row = Segment(position=pos, start=seg.start, end=seg.end, speaker=seg.speaker,
                       text=seg.text)
@@ -161,17 +169,18 @@ class TranscriptionJobs:
                         recording.duration_seconds, _language(story),
                         EngineSettings.from_config(current_app.config), storage.root / "models")
 
-    def work(self, prepared: Prepared, report: Callable[[float], None]) -> tuple[list, float]:
+    def work(self, prepared: Prepared,
+             report: Callable[[float], None]) -> tuple[Transcription, float]:
         started = time.perf_counter()
-        segments = transcribe_audio(prepared, report)
-        return segments, time.perf_counter() - started
+        heard = transcribe_audio(prepared, report)
+        return heard, time.perf_counter() - started
 
-    def publish(self, job: Job, prepared: Prepared, result: tuple[list, float]) -> None:
-        segments, seconds = result
+    def publish(self, job: Job, prepared: Prepared, result: tuple[Transcription, float]) -> None:
+        heard, seconds = result
         story = db.session.get(Story, prepared.story_id)
         if story is None:
             raise jobs.JobRefused("This story was erased while it was being transcribed.")
-        db.session.add(_build_transcript(story, segments, seconds))
+        db.session.add(_build_transcript(story, heard, seconds))
         logger.info("Story %s transcribed in %.1fs", prepared.story_id, seconds)
 
     def discard(self, prepared: Prepared) -> None:
@@ -237,6 +246,7 @@ def mark_reviewed(story: Story, actor_id: int) -> None:
     transcript = _editable(story)
     transcript.reviewed_at = utcnow()
     transcript.reviewed_by_id = actor_id
+    transcript.needs_checking = False  # a person has listened and checked it
     audit.record("transcript.review", actor_id, "story", story.id)
 
 
@@ -258,7 +268,7 @@ def story_states(stories: list[Story]) -> dict[int, StoryState]:
         if transcript is not None:
             states[story.id] = StoryState(
                 StoryStatus.REVIEWED if transcript.reviewed_at else StoryStatus.TRANSCRIBED,
-                progress=100.0)
+                progress=100.0, needs_checking=transcript.needs_checking)
         elif job is not None and job.status is not JobStatus.DONE:
             state = StoryState(_JOB_STATES[job.status], progress=round(job.progress, 1),
                                seconds_left=job.seconds_left, attempts=job.attempts)

@@ -4,7 +4,7 @@ A story's and a theme run's state now follow their job and transcript rows, so t
 stored beside them (stories.status, theme_runs.status and .error) go.
 
 Revision ID: 0006_one_job_runner
-Revises: 599dce509102
+Revises: ca2210754727
 Create Date: 2026-12-02 01:30:00
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = '0006_one_job_runner'
-down_revision = '599dce509102'
+down_revision = 'ca2210754727'
 branch_labels = None
 depends_on = None
 
