@@ -6,8 +6,10 @@ For each length of espeak-ng speech (44.1 kHz mono; Opus at 48 kHz) in each form
 run probe + make_files (the metadata-free original, the 16 kHz WAV and the 64 kb/s M4A), and
 then the transcription decode (16 kHz float32). The ffmpeg side is the code StoryHub ran before,
 kept below as the peer. Each run is a fresh child process, so its peak memory is its own
-(for the ffmpeg side, that of the ffmpeg programs it started). Short cases take the best of
---repeats runs. Needs espeak-ng and sox, and ffmpeg/ffprobe for the peer.
+(for the ffmpeg side, that of the ffmpeg programs it started). Each case keeps the best of
+--repeats runs (--long-repeats from 10 minutes up). Needs espeak-ng and sox, and
+ffmpeg/ffprobe for the peer. Intake time and CPU time are both shown: on a shared machine the
+clock also measures the neighbours.
 Prints a line per case and, last, `RESULT pyav_s=… ffmpeg_s=… ratio=…` (intake time, summed).
 """
 
@@ -210,6 +212,8 @@ def main() -> None:
     parser.add_argument("--formats", default=",".join(FORMATS), help="of: " + ", ".join(FORMATS))
     parser.add_argument("--repeats", type=int, default=3,
                         help="runs per side for cases under 10 minutes (best is kept)")
+    parser.add_argument("--long-repeats", type=int, default=2,
+                        help="runs per side for longer cases (best is kept)")
     parser.add_argument("--_child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._child:
@@ -227,7 +231,7 @@ def main() -> None:
             for name in args.formats.split(","):
                 source = af.encode(speech, folder / f"{seconds:g}s-{FORMATS[name].filename}",
                                    FORMATS[name])
-                runs = args.repeats if seconds < 600 else 1
+                runs = args.repeats if seconds < 600 else args.long_repeats
                 best: dict[str, dict] = {}
                 for _ in range(runs):
                     for side in SIDES:  # alternate, so neither side always runs on a warm cache
