@@ -6,9 +6,6 @@ PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 
 missing=()
-for prog in ffmpeg ffprobe; do
-  command -v "$prog" >/dev/null 2>&1 || missing+=(ffmpeg)
-done
 if ! "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
   echo "StoryHub needs Python 3.11 or newer (found: $("$PYTHON" --version 2>&1))." >&2
   echo "Install it with: sudo apt-get install python3.11 python3.11-venv" >&2
