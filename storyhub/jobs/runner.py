@@ -161,8 +161,8 @@ def retry(job: Job) -> None:
     """Give a failed job a fresh set of attempts."""
     if job.status is not JobStatus.FAILED:
         return
-    if job.key is not None and active_job(job.key) is not None:
-        raise JobConflict("Another one is already queued or running.", job)
+    if job.key is not None and (active := active_job(job.key)) is not None:
+        raise JobConflict("Another one is already queued or running.", active)
     job.status = JobStatus.QUEUED
     job.attempts = 0
     job.error = None
