@@ -198,10 +198,16 @@ def _collect(decoded: Any, offset: float, on_progress: Progress) -> list[Segment
 
 
 def _better(after: ChunkCoverage, before: ChunkCoverage) -> bool:
-    """Return True when a chunk decoded again is better than its first try."""
+    """Return True when a chunk decoded again is better than its first try.
+
+    A whole chunk beats a failed one and anything beats a loop; between two failed tries, the
+    one with more words the model was sure of wins.
+    """
     if after.looping:
         return False
-    return not after.short or before.looping or after.words > before.words
+    if not after.failed or before.looping:
+        return True
+    return after.sure_words > before.sure_words
 
 
 def _replace_words(segments: list[SegmentResult], land: Span,
