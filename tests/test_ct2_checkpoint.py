@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from storyhub.transcripts.channels import decode  # PyAV: openai-whisper's loader runs ffmpeg
 from storyhub.transcripts.ct2_checkpoint import (
     build_openai_checkpoint,
     read_alignment_heads,
@@ -130,7 +131,7 @@ def test_checkpoint_has_openai_whisper_layout(checkpoint: Path, model) -> None:
 @pytest.mark.slow
 @TOKENIZER_FILE_LEAK
 def test_matches_ctranslate2_on_the_same_audio(model, ct2_dir: Path) -> None:
-    audio = whisper.pad_or_trim(whisper.load_audio(str(require_jfk())))
+    audio = whisper.pad_or_trim(decode(require_jfk()))
     mel = whisper.log_mel_spectrogram(audio, 80)[None]
     ct2 = ctranslate2.models.Whisper(str(ct2_dir), device="cpu", compute_type="float32",
                                      intra_threads=2)
@@ -152,7 +153,7 @@ def test_matches_ctranslate2_on_the_same_audio(model, ct2_dir: Path) -> None:
 @pytest.mark.slow
 @TOKENIZER_FILE_LEAK
 def test_transcribes_jfk_with_word_timestamps(model) -> None:
-    result = model.transcribe(str(require_jfk()), word_timestamps=True, **DECODE)
+    result = model.transcribe(decode(require_jfk()), word_timestamps=True, **DECODE)
 
     assert wer(JFK_TEXT.split(), normalise(result["text"])) <= 0.1, result["text"]
     words = [word for segment in result["segments"] for word in segment["words"]]
@@ -174,7 +175,7 @@ def test_transcribes_espeak_speech(model, tmp_path: Path) -> None:
     subprocess.run(["espeak-ng", "-w", str(wav), ESPEAK_TEXT], check=True, timeout=60)
 
     # Greedy decoding keeps this one quick; the JFK test covers beam search.
-    result = model.transcribe(str(wav), fp16=False, language="en")
+    result = model.transcribe(decode(wav), fp16=False, language="en")
 
     words = normalise(result["text"])
     assert words, result
