@@ -107,6 +107,7 @@ def reference_side(corpus, threads: int, workdir: Path):
     import torch
     import whisper
 
+    from storyhub.transcripts import channels
     from storyhub.transcripts.ct2_checkpoint import build_openai_checkpoint, read_alignment_heads
     from storyhub.transcripts.engines import bundled_model_path
 
@@ -116,7 +117,8 @@ def reference_side(corpus, threads: int, workdir: Path):
     model.set_alignment_heads(read_alignment_heads(checkpoint))
     results = []
     for audio_path, reference in corpus:
-        audio = whisper.load_audio(str(audio_path))
+        # The same 16 kHz samples StoryHub decodes (whisper.load_audio needs the ffmpeg program).
+        audio = channels.decode(audio_path)
         duration = len(audio) / 16000
         started = time.perf_counter()
         out = model.transcribe(audio, language="en", beam_size=5, best_of=5,
@@ -155,12 +157,20 @@ def main() -> None:
     parser.add_argument("--short", type=int, default=36,
                         help="how many short recordings (15-60 s each)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--no-reference", action="store_true",
+                        help="measure StoryHub's side only (no RESULT line)")
     args = parser.parse_args()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         corpus = make_corpus(work, args.minutes, args.short)
         ours, rss_mb = storyhub_side(corpus, args.threads, work)
+        if args.no_reference:  # to try StoryHub's settings quickly; no RESULT line
+            for row in ours:
+                print(f"storyhub {row[0]:32s} wer={row[3]:.3f} found={row[5]:.2f}")
+            print("storyhub rtf={:.3f} wer={:.3f} worst_wer={:.2f} lost={}".format(
+                *summarise(ours)))
+            return
         theirs = reference_side(corpus, args.threads, work)
     for label, rows in (("storyhub", ours), ("openai-whisper", theirs)):
         for name, duration, seconds, error, words, found, checking in rows:

@@ -30,6 +30,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Deleted rows are overwritten, so an erased story's words do not linger in free pages.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
@@ -64,3 +66,32 @@ def with_schema(command):
         return command(*args, **kwargs)
 
     return wrapper
+
+
+# Tables that hold a story's words, vacuumed on PostgreSQL after an erasure.
+WORDY_TABLES = ("transcripts", "transcript_segments", "transcript_words", "passages",
+                "theme_passages", "themes", "theme_runs", "storyteller_identities", "stories")
+
+
+def scrub() -> None:
+    """Make deleted rows unrecoverable from the database files, as far as the engine allows.
+
+    SQLite already overwrites deleted content (`secure_delete`); the write-ahead log still
+    holds the old pages until a checkpoint, so truncate it. PostgreSQL keeps dead rows until
+    VACUUM: run it on the tables that hold story text (best effort, outside a transaction).
+    """
+    from sqlalchemy import inspect, text
+
+    from .extensions import db
+
+    engine = db.engine
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return
+    if engine.dialect.name == "postgresql":
+        present = set(inspect(engine).get_table_names())
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in WORDY_TABLES:
+                if table in present:
+                    conn.execute(text(f'VACUUM "{table}"'))

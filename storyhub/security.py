@@ -8,6 +8,8 @@ import logging
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import InternalServerError
 
+from .policy import AccessDenied
+
 logger = logging.getLogger(__name__)
 
 CSP = (
@@ -43,7 +45,7 @@ def _set_headers(response: Response) -> Response:
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     # Pages carry personal data: keep them out of shared caches and the back/forward cache.
-    if response.mimetype == "text/html":
+    if response.mimetype in ("text/html", "application/json"):
         response.headers.setdefault("Cache-Control", "no-store")
     return response
 
@@ -69,9 +71,25 @@ def _os_error(error: OSError):
                            advice="Tell your StoryHub admin.", description=message), 507
 
 
+def _access_denied(error: AccessDenied):
+    """Answer a refusal from the policy: 403 with its reason, as JSON to scripts."""
+    from .extensions import db
+
+    db.session.rollback()
+    message = str(error) or ERROR_MESSAGES[403][1]
+    if (request.headers.get("X-Requested-With") == "storyhub-recorder"
+            or request.accept_mimetypes.best == "application/json"
+            or request.path.endswith((".json", "/status", "/audio", ".m4a"))):
+        return jsonify({"error": message}), 403
+    title, advice = ERROR_MESSAGES[403]
+    return render_template("error.html", code=403, title=title, advice=advice,
+                           description=message), 403
+
+
 def init_app(app: Flask) -> None:
     """Add security headers to every response and register friendly error pages."""
     app.after_request(_set_headers)
     for code in ERROR_MESSAGES:
         app.register_error_handler(code, _error_page)
     app.register_error_handler(OSError, _os_error)
+    app.register_error_handler(AccessDenied, _access_denied)

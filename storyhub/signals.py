@@ -15,3 +15,12 @@ story_created = _signals.signal("story-created")
 #: "What is the processing state of these stories?" (sender: a list of Story). A receiver
 #: returns {story_id: StoryState} for the stories it knows about; see stories.state.
 story_states = _signals.signal("story-states")
+
+#: A transcript's words changed (an edit or a redaction): sender is the story id. Theme runs
+#: listen, to show the new words and say the run no longer matches them.
+transcript_changed = _signals.signal("transcript-changed")
+
+#: A story is being erased, whole or for some consent scopes (sender: the story id; scopes:
+#: the Scope values erased, or None for the whole story). Each feature removes what it made
+#: from the story, in the erasing transaction, and returns the storage keys to delete.
+story_erasing = _signals.signal("story-erasing")

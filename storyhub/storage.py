@@ -68,6 +68,10 @@ class LocalStorage:
         """Return a local path to read `key` from."""
         return self._path(key)
 
+    def delete_folder(self, key: str) -> None:
+        """Delete the folder `key` and everything in it (nothing happens if it is not there)."""
+        shutil.rmtree(self._path(key), ignore_errors=True)
+
     def delete(self, key: str) -> None:
         path = self._path(key)
         path.unlink(missing_ok=True)

@@ -27,6 +27,7 @@ EXPECTED_ACCESS: dict[str, set[Role]] = {
     "stories.index": STORY_WORKERS,
     "stories.new": STORY_WORKERS,
     "stories.show": STORY_WORKERS,
+    "stories.consent": STORY_WORKERS,
     "stories.withdraw_consent": STORY_WORKERS,
     "transcripts.edit_segment": STORY_WORKERS,
     "transcripts.editor": STORY_WORKERS,
@@ -51,7 +52,8 @@ EXPECTED_ACCESS: dict[str, set[Role]] = {
     "themes.theme": THEME_WORKERS,
     "themes.theme_board": THEME_WORKERS,
     "themes.theme_map": THEME_WORKERS,
-    "themes.workshop_audio": THEME_WORKERS,
+    "themes.workshop_clip": THEME_WORKERS,
+    "stories.erase": {A},
 }
 # Routes anyone may reach: signing in, first-run set-up (needs a secret token), health, assets.
 PUBLIC_ENDPOINTS = {"static", "accounts.login", "accounts.first_admin", "home.health"}

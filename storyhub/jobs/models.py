@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..database import utcnow, value_enum
@@ -39,8 +39,10 @@ class Job(Model):
     key: Mapped[str | None] = mapped_column(String(120))
     story_id: Mapped[int | None] = mapped_column(
         ForeignKey("stories.id", ondelete="CASCADE"), index=True)
-    # What the job works on, e.g. the recording for a transcription.
+    # What the job works on, e.g. the recording for a transcription, and how (a few plain
+    # values, e.g. the consent scopes an erasure covers).
     target_id: Mapped[int | None]
+    params: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
     status: Mapped[JobStatus] = mapped_column(
         value_enum(JobStatus, "job_status"),
         default=JobStatus.QUEUED, index=True)

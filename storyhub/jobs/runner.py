@@ -138,7 +138,8 @@ def latest_job(kind: str, story_id: int | None = None, target_id: int | None = N
 
 
 def enqueue(kind: str, *, key: str | None = None, story_id: int | None = None,
-            target_id: int | None = None, max_attempts: int | None = None) -> Job:
+            target_id: int | None = None, max_attempts: int | None = None,
+            params: dict | None = None) -> Job:
     """Add a queued job; it is sent to the broker once the transaction commits.
 
     Raises JobConflict if a job with the same key is queued or running. (Two requests racing
@@ -149,7 +150,7 @@ def enqueue(kind: str, *, key: str | None = None, story_id: int | None = None,
     if key is not None and (existing := active_job(key)) is not None:
         raise JobConflict("This is already queued or running.", existing)
     job = Job(kind=kind, key=key, story_id=story_id, target_id=target_id,
-              status=JobStatus.QUEUED,
+              params=params or {}, status=JobStatus.QUEUED,
               max_attempts=max_attempts or int(current_app.config["JOB_MAX_ATTEMPTS"]))
     db.session.add(job)
     db.session.flush()
@@ -359,6 +360,17 @@ def run_with_heartbeat(app: Flask, lease: Lease, work: Callable[[Report], Any]) 
     return result
 
 
+def _handler_after_commit(handler: Any, prepared: Any) -> None:
+    """Run a handler's optional `after_commit` (best effort: the job is done whatever it does)."""
+    after = getattr(handler, "after_commit", None)
+    if after is None:
+        return
+    try:
+        after(prepared)
+    except Exception:
+        logger.exception("After-commit step of a %s job failed", handler.kind)
+
+
 def run_job(job_id: int) -> str:
     """Do one job with its kind's handler, from claim to a final state; return the outcome."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -390,6 +402,7 @@ def run_job(job_id: int) -> str:
         handler.publish(db.session.get(Job, job_id), prepared, result)  # type: ignore[arg-type]
         db.session.commit()
         published = True
+        _handler_after_commit(handler, prepared)
         return _settled(lease, JobStatus.DONE, "done")
     except JobGone:
         db.session.rollback()

@@ -280,3 +280,44 @@ def _unreadable() -> str:
 def _damaged() -> str:
     return ("This recording is damaged: StoryHub could not play it through to the end. Check it "
             "plays on your device, then upload it again.")
+
+
+def cut_clip(source: Path, out: Path, start: float, end: float, fade: float = 0.02) -> float:
+    """Write the stretch `start`-`end` (seconds) of `source` to `out` as a mono M4A.
+
+    For a quote played in a workshop: only that stretch leaves the server. A short fade at each
+    end avoids a click. Returns the clip's length in seconds.
+    """
+    import numpy as np
+
+    with open_recording(source) as inp:
+        stream = inp.streams.audio[0]
+        rate = stream.codec_context.sample_rate
+        to_float = Converter("flt", "mono", rate)
+        first, last = int(max(start, 0.0) * rate), int(max(end, start) * rate)
+        kept: list[np.ndarray] = []
+        seen = 0
+        for chunk in itertools.chain(decoded_chunks(inp, stream, end + 1), [None]):
+            for frame in to_float.convert(chunk):
+                samples = frame.to_ndarray().reshape(-1)
+                lo, hi = max(first - seen, 0), min(last - seen, len(samples))
+                if lo < hi:
+                    kept.append(samples[lo:hi])
+                seen += len(samples)
+    audio = np.concatenate(kept) if kept else np.zeros(0, dtype=np.float32)
+    ramp = min(int(fade * rate), len(audio) // 2)
+    if ramp:
+        audio[:ramp] *= np.linspace(0, 1, ramp, dtype=np.float32)
+        audio[-ramp:] *= np.linspace(1, 0, ramp, dtype=np.float32)
+    aac_rates = av.Codec("aac", "w").audio_rates or (rate,)
+    with av.open(str(out), "w", format="ipod",
+                 container_options={**BITEXACT, "movflags": "+faststart"}) as output:
+        encoder = _Encoder(output, "aac", Converter("fltp", "mono", _nearest(rate, aac_rates)),
+                           bit_rate=PLAYBACK_BIT_RATE)
+        if len(audio):
+            frame = AudioFrame.from_ndarray(audio.reshape(1, -1), format="flt", layout="mono")
+            frame.sample_rate = rate
+            frame.pts = None
+            encoder.write(frame)
+        encoder.write(None)
+    return len(audio) / rate

@@ -1,15 +1,12 @@
-"""What a storyteller agreed to, checked wherever a story is used.
+"""What a storyteller can agree to, scope by scope.
 
-Every step that uses a story (transcription, themes, packs, library, playback) calls `require`
-in its service function, so the rule holds whatever page or job asks.
+Whether a use of a story is covered is decided in one place, `storyhub.policy`, which every
+view, export and job asks.
 """
 
 from __future__ import annotations
 
 import enum
-from datetime import date
-
-from .models import Consent, Story
 
 
 class Scope(enum.StrEnum):
@@ -43,32 +40,3 @@ SCOPE_REFUSALS = {
     Scope.PUBLISH_EXTERNAL: "published outside the organisation",
 }
 
-
-class ConsentRefused(PermissionError):
-    """The storyteller's consent does not cover this use; the message says why."""
-
-
-def check(story: Story, scope: Scope, today: date | None = None) -> str | None:
-    """Return why `story` may not be used for `scope`, or None if consent covers it."""
-    consent: Consent | None = story.consent
-    today = today or date.today()
-    if consent is None:
-        return ("No consent has been recorded for this story, so it cannot be "
-                f"{scope.refusal}. Record the storyteller's consent first.")
-    if consent.withdrawn_at is not None:
-        return (f"The storyteller withdrew their consent on "
-                f"{consent.withdrawn_at:%d %B %Y}, so this story cannot be {scope.refusal}.")
-    if consent.review_on is not None and consent.review_on < today:
-        return (f"The storyteller's consent was due for review on {consent.review_on:%d %B %Y}. "
-                "Check with them and update the consent before this story is "
-                f"{scope.refusal}.")
-    if not getattr(consent, scope.value):
-        return f"The storyteller did not agree to their story being {scope.refusal}."
-    return None
-
-
-def require(story: Story, scope: Scope) -> None:
-    """Raise ConsentRefused unless the story's consent covers `scope`."""
-    reason = check(story, scope)
-    if reason is not None:
-        raise ConsentRefused(reason)

@@ -27,6 +27,8 @@ LANGUAGES = [SelectChoice("en", "English"), SelectChoice("cy", "Welsh"),
              SelectChoice("pl", "Polish"), SelectChoice("ro", "Romanian"),
              SelectChoice("pa", "Punjabi"), SelectChoice("ur", "Urdu"),
              SelectChoice("other", "Another language")]
+CHANGE_CHANNELS = [("in_person", "In person"), ("phone", "On the phone"),
+                   ("signed_form", "On a signed form"), ("other", "Another way")]
 
 
 class StoryForm(FlaskForm):
@@ -99,3 +101,24 @@ class StoryForm(FlaskForm):
         for part in self.spoken_at.data.split(":"):
             seconds = seconds * 60 + float(part)
         return seconds
+
+
+class ConsentChangeForm(FlaskForm):
+    """A change the storyteller asked for: narrow or widen what they agreed to, or renew it."""
+
+    consent_transcribe_analyse = BooleanField(SCOPE_LABELS[Scope.TRANSCRIBE_ANALYSE])
+    consent_quote_in_packs = BooleanField(SCOPE_LABELS[Scope.QUOTE_IN_PACKS])
+    consent_play_in_workshops = BooleanField(SCOPE_LABELS[Scope.PLAY_IN_WORKSHOPS])
+    consent_staff_library = BooleanField(SCOPE_LABELS[Scope.STAFF_LIBRARY])
+    consent_publish_external = BooleanField(SCOPE_LABELS[Scope.PUBLISH_EXTERNAL])
+    how = RadioField("How the storyteller told you",
+                     choices=[SelectChoice(value, label) for value, label in CHANGE_CHANNELS],
+                     default="in_person", validators=[DataRequired()])
+    confirmed_on = DateField("Date they told you", default=date.today,
+                             validators=[DataRequired()])
+    review_on = DateField("Review consent by (optional)", validators=[Optional()],
+                          description="When to check again that they are still happy.")
+    submit = SubmitField("Save the change")
+
+    def scopes(self) -> set[Scope]:
+        return {scope for scope in Scope if self[f"consent_{scope.value}"].data}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import Site, User
@@ -154,6 +154,10 @@ class Recording(Model):
     original_format: Mapped[str] = mapped_column(String(64))
     normalised_key: Mapped[str] = mapped_column(String(255))
     playback_key: Mapped[str] = mapped_column(String(255))
+    # The playback copy muted over the redacted words, for everyone but the story's reporter;
+    # pending while it is being made again after the redactions changed.
+    redacted_playback_key: Mapped[str | None] = mapped_column(String(255))
+    redaction_pending: Mapped[bool] = mapped_column(default=False, server_default=false())
     duration_seconds: Mapped[float]
     channels: Mapped[int]
     sample_rate: Mapped[int]

@@ -16,14 +16,13 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import Select, select
-from sqlalchemy import false as sa_false
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit, signals
+from .. import audit, policy, signals
 from ..accounts.models import Role, User
 from ..extensions import db
 from ..storage import StorageFull, get_storage, track_new_file
-from . import audio, consent
+from . import audio
 from .consent import Scope
 from .models import (
     Consent,
@@ -91,7 +90,8 @@ def _sha256(path: Path) -> str:
 
 def _check_story(new: NewStory, terms: NewConsent, actor: User) -> None:
     if not actor.has_role(*UPLOAD_ROLES):
-        raise PermissionError("Only community reporters, facilitators and admins add stories.")
+        raise policy.AccessDenied("Only community reporters, facilitators and admins add "
+                                  "stories.")
     if not new.title.strip():
         raise StoryError("Give the story a short title.")
     if new.real_name.strip() and not terms.store_real_name:
@@ -101,7 +101,7 @@ def _check_story(new: NewStory, terms: NewConsent, actor: User) -> None:
         raise StoryError("The date recorded cannot be in the future.")
     if new.site_id is not None and actor.role is Role.REPORTER and not actor.all_sites \
             and new.site_id != actor.site_id:
-        raise PermissionError("You can only add stories for your own site.")
+        raise policy.AccessDenied("You can only add stories for your own site.")
 
 
 def _check_consent(terms: NewConsent) -> None:
@@ -236,63 +236,117 @@ def create_story(new: NewStory, terms: NewConsent, upload: Path, actor: User) ->
 
 
 def visible_stories(actor: User) -> Select:
-    """Return a query for the stories `actor` may see."""
-    query = select(Story).order_by(Story.created_at.desc(), Story.id.desc())
-    if actor.has_role(Role.ADMIN, Role.FACILITATOR):
-        return query
-    if actor.role is Role.REPORTER:
-        if actor.all_sites:
-            return query
-        return query.where((Story.site_id == actor.site_id) | (Story.reporter_id == actor.id))
-    return query.where(sa_false())
+    """Return a query for the stories `actor` may see, newest first."""
+    return (select(Story).where(policy.visible(actor))
+            .order_by(Story.created_at.desc(), Story.id.desc()))
 
 
-def can_view(actor: User, story: Story) -> bool:
-    if actor.has_role(Role.ADMIN, Role.FACILITATOR):
-        return True
-    if actor.role is Role.REPORTER:
-        return (actor.all_sites or story.reporter_id == actor.id
-                or (story.site_id is not None and story.site_id == actor.site_id))
-    return False
-
-
-def get_story(story_id: int, actor: User) -> Story:
-    """Return the story if `actor` may see it; raise LookupError or PermissionError."""
+def get_story(story_id: int, actor: User, action: policy.Action = policy.Action.SEE) -> Story:
+    """Return the story if `actor` may do `action` to it; raise LookupError or AccessDenied."""
     story = db.session.get(Story, story_id)
     if story is None:
         raise LookupError(story_id)
-    if not can_view(actor, story):
-        raise PermissionError("This story belongs to another site.")
+    policy.require(actor, story, action)
     return story
 
 
 def playback_path(story: Story, actor: User) -> Path:
-    """Return the playback file for `story`, checking access and consent."""
-    if not can_view(actor, story):
-        raise PermissionError("This story belongs to another site.")
-    consent.require(story, Scope.TRANSCRIBE_ANALYSE)
+    """Return the recording `actor` may listen to: whole, or muted over redacted words."""
+    form = policy.require(actor, story, policy.Action.PLAY)
     if story.recording is None:
         raise LookupError(story.id)
-    audit.record("story.play", actor.id, "story", story.id)
-    return get_storage().path(story.recording.playback_key)
+    recording = story.recording
+    key = recording.playback_key
+    if form is not policy.Form.FULL:
+        if recording.redaction_pending:
+            raise policy.AccessDenied("The recording is being prepared with the redacted words "
+                                      "muted. Try again in a minute.")
+        key = recording.redacted_playback_key or key
+    return get_storage().path(key)
+
+
+@dataclass
+class ConsentChange:
+    """What the storyteller agrees to now, and when they told the reporter."""
+
+    scopes: set[Scope]
+    confirmed_on: date
+    how: str = "in_person"
+    review_on: date | None = None
+
+
+def change_consent(story: Story, change: ConsentChange, actor: User) -> set[Scope]:
+    """Record a change of consent; erase what a scope taken back had made. Returns it.
+
+    Widening or renewing consent needs the storyteller's word as much as narrowing it, so each
+    change is audited with when and how they gave it (never with what they said).
+    """
+    from ..jobs import runner as jobs
+    from .erasure import request_erasure
+
+    policy.require(actor, story, policy.Action.CONSENT)
+    consent = story.consent
+    if consent is None:
+        raise StoryError("No consent has been recorded for this story.")
+    if not change.scopes:
+        raise StoryError("The storyteller has taken back every use of their story: use "
+                         "“Withdraw consent” instead, which erases it.")
+    today = date.today()
+    if change.confirmed_on > today:
+        raise StoryError("The date the storyteller told you cannot be in the future.")
+    if change.review_on is not None and change.review_on <= today:
+        raise StoryError("The new review date must be in the future.")
+    before = {scope for scope in Scope if getattr(consent, scope.value)}
+    removed, added = before - change.scopes, change.scopes - before
+    renewed = change.review_on != consent.review_on
+    if not removed and not added and not renewed:
+        raise StoryError("Nothing has changed: tick or untick what the storyteller agrees to, "
+                         "or set a new review date.")
+    for scope in Scope:
+        setattr(consent, scope.value, scope in change.scopes)
+    consent.review_on = change.review_on
+    if Scope.TRANSCRIBE_ANALYSE in removed:
+        jobs.cancel(story.id, "The storyteller no longer agrees to their story being "
+                              "transcribed.")
+    parts = [f"taken back: {', '.join(sorted(removed))}" if removed else "",
+             f"added: {', '.join(sorted(added))}" if added else "",
+             f"review by {change.review_on:%Y-%m-%d}" if change.review_on and renewed else "",
+             f"told {change.how} on {change.confirmed_on:%Y-%m-%d}"]
+    audit.record("consent.change", actor.id, "story", story.id,
+                 detail="; ".join(part for part in parts if part))
+    if removed:
+        request_erasure(story, actor, scopes=removed, reason="consent narrowed")
+    return removed
 
 
 def withdraw_consent(story: Story, actor: User) -> int:
-    """Record that the storyteller took their consent back; stop any job not yet finished.
+    """Record that the storyteller took their consent back, stop its jobs, and erase it.
 
-    Returns how many queued or running jobs were stopped. The recording stays until an admin
-    erases it, so the withdrawal itself is on record.
+    Returns how many queued or running jobs were stopped. The erasure runs as a job (see
+    erasure.py); until it has, nothing can use the story (the policy refuses everything).
     """
     from ..database import utcnow
     from ..jobs import runner as jobs
+    from .erasure import request_erasure
 
-    if not can_view(actor, story) or not actor.has_role(*UPLOAD_ROLES):
-        raise PermissionError("You cannot change this story's consent.")
+    policy.require(actor, story, policy.Action.CONSENT)
     if story.consent is None:
         raise StoryError("No consent has been recorded for this story.")
-    if story.consent.withdrawn_at is not None:
-        raise StoryError("Consent for this story has already been withdrawn.")
     story.consent.withdrawn_at = utcnow()
     stopped = jobs.cancel(story.id, "The storyteller withdrew their consent.")
     audit.record("consent.withdraw", actor.id, "story", story.id)
+    request_erasure(story, actor, reason="consent withdrawn")
     return stopped
+
+
+def erase_story(story: Story, actor: User) -> None:
+    """Erase a story on request (an admin's action): stop every use now, erase in a job."""
+    from ..database import utcnow
+    from ..jobs import runner as jobs
+    from .erasure import request_erasure
+
+    policy.require(actor, story, policy.Action.ERASE)
+    if story.consent is not None and story.consent.withdrawn_at is None:
+        story.consent.withdrawn_at = utcnow()
+    jobs.cancel(story.id, "This story is being erased.")
+    request_erasure(story, actor, reason="erased on request")

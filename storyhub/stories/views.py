@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 from pathlib import Path
 
 from flask import (
@@ -20,15 +21,15 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
+from .. import audit, policy
 from ..accounts.auth import role_required
 from ..accounts.models import Role, Site
 from ..extensions import db
 from ..storage import StorageFull
-from . import consent as consent_rules
-from . import service
+from . import erasure, service  # noqa: F401  (erasure: its job handler)
 from .audio import AudioRejected, format_duration
 from .consent import Scope
-from .forms import LANGUAGES, StoryForm
+from .forms import LANGUAGES, ConsentChangeForm, StoryForm
 from .state import state_of, states_of
 
 logger = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ def new():
     except StorageFull as exc:
         db.session.rollback()
         return _refuse(form, exc.strerror or "The server's storage is full.", 507)
-    except PermissionError as exc:
+    except policy.AccessDenied as exc:
         db.session.rollback()
         return _refuse(form, str(exc), 403)
     message = f"Story saved: “{story.title}” (storyteller {story.storyteller.code})."
@@ -126,24 +127,43 @@ def new():
     return redirect(target)
 
 
-def story_or_abort(story_id: int):
-    """Return the story for the signed-in user, or answer 404 (no such story) or 403."""
+def story_or_abort(story_id: int, action: policy.Action = policy.Action.SEE):
+    """Return the story if the signed-in user may do `action` to it, else answer 404 or 403.
+
+    A refusal (AccessDenied) becomes a 403 page, or JSON, saying why (security.py).
+    """
     try:
-        return service.get_story(story_id, current_user)
+        return service.get_story(story_id, current_user, action)
     except LookupError:
         abort(404)
-    except PermissionError:
-        abort(403)
+
+
+def starts_listening() -> bool:
+    """Return True for a request that starts playing (not a later Range request of it)."""
+    ranges = request.range.ranges if request.range else []
+    return not ranges or ranges[0][0] in (0, None)
+
+
+def send_audio(path: Path, name: str):
+    """Send an audio file for playing in the page (Range requests, never cached)."""
+    response = send_file(path, mimetype="audio/mp4", conditional=True, download_name=name,
+                         max_age=0)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Disposition"] = f'inline; filename="{name}"'
+    return response
 
 
 @bp.route("/<int:story_id>")
 @role_required(*READERS)
 def show(story_id: int):
     story = story_or_abort(story_id)
-    playable = consent_rules.check(story, Scope.TRANSCRIBE_ANALYSE)
-    return render_template("stories/show.html", story=story, Scope=Scope,
-                           playback_refused=playable, format_duration=format_duration,
-                           state=state_of(story),
+    can = {action.value: policy.decide(current_user, story, action) for action in (
+        policy.Action.PLAY, policy.Action.READ, policy.Action.EDIT, policy.Action.TRANSCRIBE,
+        policy.Action.CONSENT)}
+    audit.record("story.view", current_user.id, "story", story.id)
+    db.session.commit()
+    return render_template("stories/show.html", story=story, Scope=Scope, can=can,
+                           format_duration=format_duration, state=state_of(story),
                            language_names={c.value: c.label for c in LANGUAGES})
 
 
@@ -151,18 +171,50 @@ def show(story_id: int):
 @role_required(*READERS)
 def audio(story_id: int):
     story = story_or_abort(story_id)
+    path = service.playback_path(story, current_user)
+    if starts_listening():
+        audit.record("story.play", current_user.id, "story", story.id)
+        db.session.commit()
+    return send_audio(path, f"story-{story.id}.m4a")
+
+
+def _consent_page(story, form: ConsentChangeForm, status: int = 200):
+    return render_template("stories/consent.html", story=story, form=form,
+                           today=date.today()), status
+
+
+@bp.route("/<int:story_id>/consent", methods=["GET", "POST"])
+@role_required(*READERS)
+def consent(story_id: int):
+    """Change what the storyteller agrees to, or renew it by a new review date."""
+    story = story_or_abort(story_id, policy.Action.CONSENT)
+    if story.consent is None:
+        abort(404)
+    form = ConsentChangeForm()
+    if request.method == "GET":
+        for scope in Scope:
+            form[f"consent_{scope.value}"].data = getattr(story.consent, scope.value)
+        form.review_on.data = story.consent.review_on
+        return _consent_page(story, form)
+    if not form.validate_on_submit():
+        message = " ".join(e for errors in form.errors.values() for e in errors)
+        flash(message or "Check the form and try again.", "error")
+        return _consent_page(story, form, 400)
+    change = service.ConsentChange(scopes=form.scopes(), confirmed_on=form.confirmed_on.data,
+                                   how=form.how.data, review_on=form.review_on.data)
     try:
-        path = service.playback_path(story, current_user)
-    except consent_rules.ConsentRefused as exc:
+        removed = service.change_consent(story, change, current_user)
+        db.session.commit()
+    except service.StoryError as exc:
         db.session.rollback()
-        return jsonify({"error": str(exc)}), 403
-    db.session.commit()  # the audit entry
-    response = send_file(path, mimetype="audio/mp4", conditional=True,
-                         download_name=f"story-{story.id}.m4a", max_age=0)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Disposition"] = f'inline; filename="story-{story.id}.m4a"'
-    return response
+        flash(str(exc), "error")
+        return _consent_page(story, form, 422)
+    if removed:
+        flash("Consent changed. What the storyteller took back is no longer used, and "
+              "anything made for it is being erased now.", "success")
+    else:
+        flash("Consent changed.", "success")
+    return redirect(url_for("stories.show", story_id=story.id))
 
 
 @bp.route("/<int:story_id>/consent/withdraw", methods=["POST"])
@@ -175,8 +227,19 @@ def withdraw_consent(story_id: int):
     except service.StoryError as exc:
         db.session.rollback()
         flash(str(exc), "error")
-    else:
-        flash("Consent withdrawn. StoryHub will not transcribe, analyse, quote, play or show "
-              "this story. Ask an admin to erase the recording if the storyteller wants that.",
-              "success")
-    return redirect(url_for("stories.show", story_id=story.id))
+        return redirect(url_for("stories.show", story_id=story.id))
+    flash("Consent withdrawn. Nothing will use this story again, and its recording, transcript "
+          "and everything made from them are being erased now.", "success")
+    return redirect(url_for("stories.index"))
+
+
+@bp.route("/<int:story_id>/erase", methods=["POST"])
+@role_required(Role.ADMIN)
+def erase(story_id: int):
+    story = story_or_abort(story_id, policy.Action.ERASE)
+    service.erase_story(story, current_user)
+    db.session.commit()
+    flash(f"Story {story.id} is being erased: its recording, consent form, transcript and "
+          "everything made from them. Only a record that it was erased stays in the audit log.",
+          "success")
+    return redirect(url_for("stories.index"))

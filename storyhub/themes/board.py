@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..stories import consent
-from ..stories.consent import Scope
+from .. import policy
 from ..stories.models import StorytellerRole
 from .models import Theme, ThemePassage, ThemeRun
 from .service import run_passages
@@ -98,7 +97,8 @@ def pick_quotes(rows: list[ThemePassage], limit: int = 4) -> list[Quote]:
     quote per story until every story has had a turn, and audio only where consent covers
     playing it in workshops.
     """
-    quotable = [r for r in rows if consent.check(r.passage.story, Scope.QUOTE_IN_PACKS) is None]
+    quotable = [r for r in rows
+                if policy.decide(None, r.passage.story, policy.Action.QUOTE).allowed]
     if not quotable:
         return []
     vectors = np.stack([np.frombuffer(r.passage.embedding, dtype=np.float32)  # type: ignore
@@ -123,7 +123,7 @@ def pick_quotes(rows: list[ThemePassage], limit: int = 4) -> list[Quote]:
             role=story.storyteller.role.label, start=row.passage.start, end=row.passage.end,
             pinned=row.pinned,
             playable=story.recording is not None
-            and consent.check(story, Scope.PLAY_IN_WORKSHOPS) is None))
+            and policy.decide(None, story, policy.Action.PLAY_CLIP).allowed))
     return result
 
 

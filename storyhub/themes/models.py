@@ -68,6 +68,9 @@ class ThemeRun(Model):
     inputs: Mapped[dict] = mapped_column(JSON, default=dict)
     results: Mapped[dict] = mapped_column(JSON, default=dict)
     model_key: Mapped[str | None] = mapped_column(String(255))
+    # Why the run no longer matches its stories (a transcript changed, a story was withdrawn):
+    # its pages show the current words and offer a re-run.
+    stale_reason: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
 

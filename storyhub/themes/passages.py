@@ -6,7 +6,9 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from ..policy import Form
 from ..transcripts.models import Transcript
+from ..transcripts.text import tokens
 
 MIN_WORDS = 40
 MAX_WORDS = 150
@@ -49,11 +51,15 @@ def _is_filler(words: list[str]) -> bool:
     return all(re.sub(r"[^\w'-]", "", w.lower()) in FILLER for w in words)
 
 
-def sentences(transcript: Transcript) -> list[Sentence]:
-    """Return the transcript's sentences with speaker and times (from word timestamps)."""
+def sentences(transcript: Transcript, form: Form = Form.REDACTED) -> list[Sentence]:
+    """Return the transcript's sentences with speaker and times (from word timestamps).
+
+    Redacted by default: what is analysed never holds the personal details a reviewer took out.
+    """
     found: list[Sentence] = []
     for segment in transcript.segments:
-        words = [(w.text.strip(), w.start, w.end) for w in segment.words if w.text.strip()]
+        words = [(t.text.strip(), t.start, t.end) for t in tokens(segment.words, form)
+                 if t.text.strip()]
         if not words:
             words = [(t, segment.start, segment.end) for t in segment.text.split()]
         current: list[tuple[str, float, float]] = []

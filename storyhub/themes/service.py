@@ -20,14 +20,12 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
-from .. import audit
+from .. import audit, policy
 from ..database import utcnow
 from ..extensions import db
 from ..jobs import runner as jobs
 from ..jobs.models import Job, JobStatus
 from ..storage import get_storage
-from ..stories import consent
-from ..stories.consent import Scope
 from ..stories.models import Story
 from ..transcripts.models import Transcript
 from . import modeling
@@ -63,7 +61,7 @@ def readiness() -> Readiness:
         .order_by(Story.id)).all()
     ready, not_reviewed, no_consent = [], 0, 0
     for story, transcript in rows:
-        if consent.check(story, Scope.TRANSCRIBE_ANALYSE) is not None:
+        if not policy.decide(None, story, policy.Action.ANALYSE).allowed:
             no_consent += 1
         elif transcript.reviewed_at is None:
             not_reviewed += 1
@@ -231,7 +229,7 @@ class ThemeRunJobs:
                 Transcript.story_id == story_id)) if story else None
             if story is None or transcript is None or transcript.reviewed_at is None:
                 continue
-            if consent.check(story, Scope.TRANSCRIBE_ANALYSE) is not None:
+            if not policy.decide(None, story, policy.Action.ANALYSE).allowed:
                 refused += 1
                 continue
             used.append(story_id)
@@ -336,7 +334,7 @@ def consented_story_ids(story_ids) -> set[int]:
     """Return those of `story_ids` whose consent still covers analysis (checked on every read)."""
     stories = db.session.scalars(select(Story).where(Story.id.in_(list(story_ids)))
                                  .options(selectinload(Story.consent))).all()
-    return {s.id for s in stories if consent.check(s, Scope.TRANSCRIBE_ANALYSE) is None}
+    return {s.id for s in stories if policy.decide(None, s, policy.Action.ANALYSE).allowed}
 
 
 def run_passages(run: ThemeRun) -> list[ThemePassage]:
@@ -356,3 +354,36 @@ def get_run(run_id: int) -> ThemeRun:
     if run is None:
         raise LookupError(run_id)
     return run
+
+
+def quote_clip(run: ThemeRun, passage_id: int, actor) -> tuple[Path, int]:
+    """Return a clip of one quote's audio that `actor` may play in a workshop, and its story.
+
+    Clips are cut once from the (muted) playback copy and kept beside it; they go when the
+    story or its consent to play does, and are cut again when the muted copy changes.
+    """
+    import hashlib
+
+    from ..stories.audio import cut_clip
+    from ..stories.service import playback_path
+
+    row = db.session.get(ThemePassage, (run.id, passage_id))
+    if row is None:
+        raise LookupError(passage_id)
+    story = row.passage.story
+    policy.require(actor, story, policy.Action.PLAY_CLIP)
+    source = playback_path(story, actor)
+    passage = row.passage
+    tag = hashlib.sha256(f"{source.name}|{passage.start:.2f}|{passage.end:.2f}".encode())
+    storage = get_storage()
+    key = f"{clip_folder(story.id)}/{passage.id}-{tag.hexdigest()[:12]}.m4a"
+    path = storage.path(key)
+    if not path.exists():
+        made = storage.temp_path(".m4a")
+        cut_clip(source, made, passage.start, passage.end)
+        storage.put(made, key)
+    return path, story.id
+
+
+def clip_folder(story_id: int) -> str:
+    return f"clips/story-{story_id}"

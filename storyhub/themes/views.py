@@ -20,14 +20,18 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import select
 
+from .. import audit
 from ..accounts.auth import role_required
 from ..accounts.models import Role
 from ..extensions import db
 from ..security import CSP
-from ..stories import consent
-from ..stories.consent import ConsentRefused, Scope
-from ..stories.views import story_or_abort
-from . import board, editing, service
+from ..stories.views import send_audio, starts_listening
+from . import (
+    board,
+    editing,
+    service,
+    upkeep,  # noqa: F401  (its signal receivers)
+)
 from .models import RunStatus, ThemeRun
 
 bp = Blueprint("themes", __name__, url_prefix="/themes", template_folder="templates")
@@ -232,24 +236,19 @@ def map_data(run_id: int):
     return jsonify(board.map_points(done_run_or_abort(run_id)))
 
 
-@bp.route("/stories/<int:story_id>/audio")
+@bp.route("/runs/<int:run_id>/passages/<int:passage_id>/clip.m4a")
 @role_required(*SHAPERS)
-def workshop_audio(story_id: int):
-    """Serve a story's audio for playing quotes in workshops (consent to play is required)."""
-    story = story_or_abort(story_id)
-    try:
-        consent.require(story, Scope.PLAY_IN_WORKSHOPS)
-        from ..stories.service import playback_path
+def workshop_clip(run_id: int, passage_id: int):
+    """Serve just a quote's stretch of audio, for playing in a workshop (consent permitting).
 
-        path = playback_path(story, current_user)
-    except ConsentRefused as exc:
-        db.session.rollback()
-        return jsonify({"error": str(exc)}), 403
-    db.session.commit()
-    response = send_file(path, mimetype="audio/mp4", conditional=True, max_age=0,
-                         download_name=f"story-{story.id}.m4a")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    The clip is cut on the server, from the copy muted over redacted words: the rest of the
+    recording never leaves it.
+    """
+    path, story_id = service.quote_clip(run_or_abort(run_id), passage_id, current_user)
+    if starts_listening():
+        audit.record("quote.play", current_user.id, "story", story_id)
+        db.session.commit()
+    return send_audio(path, f"quote-{passage_id}.m4a")
 
 
 @bp.route("/vendor/plotly.min.js")

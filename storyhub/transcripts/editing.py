@@ -5,28 +5,35 @@ from __future__ import annotations
 import difflib
 import json
 
+from ..policy import Form
 from .models import Segment, Transcript, Word
+from .text import segment_text, tokens
 
 
 def _norm(token: str) -> str:
     return "".join(ch for ch in token.lower() if ch.isalnum() or ch == "'")
 
 
-def retime_words(old: list[Word], new_tokens: list[str], seg_start: float,
-                 seg_end: float) -> list[tuple[str, float, float, float, bool]]:
-    """Return (text, start, end, probability, edited) for `new_tokens`.
+Timed = tuple[str, float, float, float, bool, str | None]
 
-    Words the editor did not change keep their times and confidence; changed or added words take
-    the time of the words they replace, or share the gap between their neighbours.
+
+def retime_words(old: list[Word], new_tokens: list[str], seg_start: float,
+                 seg_end: float) -> list[Timed]:
+    """Return (text, start, end, probability, edited, redaction) for `new_tokens`.
+
+    Words the editor did not change keep their times, confidence and redaction; changed or
+    added words take the time of the words they replace, or share the gap between their
+    neighbours.
     """
     matcher = difflib.SequenceMatcher(a=[_norm(w.text) for w in old],
                                       b=[_norm(t) for t in new_tokens], autojunk=False)
-    out: list[tuple[str, float, float, float, bool]] = []
+    out: list[Timed] = []
     for op, a0, a1, b0, b1 in matcher.get_opcodes():
         if op == "equal":
             for w, token in zip(old[a0:a1], new_tokens[b0:b1], strict=True):
                 # Same word, perhaps with new punctuation or capitals.
-                out.append((token, w.start, w.end, w.probability, w.edited or token != w.text))
+                out.append((token, w.start, w.end, w.probability, w.edited or token != w.text,
+                            w.redaction))
             continue
         if op == "delete":
             continue
@@ -40,7 +47,7 @@ def retime_words(old: list[Word], new_tokens: list[str], seg_start: float,
         step = (end - start) / count
         for i, token in enumerate(new_tokens[b0:b1]):
             out.append((token, round(start + i * step, 3), round(start + (i + 1) * step, 3),
-                        1.0, True))
+                        1.0, True, None))
     return out
 
 
@@ -49,9 +56,9 @@ def apply_segment_text(segment: Segment, text: str) -> None:
     tokens = text.split()
     timed = retime_words(list(segment.words), tokens, segment.start, segment.end)
     segment.words.clear()
-    for pos, (token, start, end, prob, edited) in enumerate(timed):
+    for pos, (token, start, end, prob, edited, redaction) in enumerate(timed):
         segment.words.append(Word(position=pos, start=start, end=end, text=token,
-                                  probability=prob, edited=edited))
+                                  probability=prob, edited=edited, redaction=redaction))
     segment.text = " ".join(tokens)
     segment.edited = True
 
@@ -64,45 +71,46 @@ def _stamp(seconds: float, sep: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{sep}{millis:03d}"
 
 
-def to_text(transcript: Transcript) -> str:
+def to_text(transcript: Transcript, form: Form) -> str:
     lines, last = [], None
     for seg in transcript.segments:
         name = transcript.speakers.get(seg.speaker, seg.speaker)
         if name != last and len(transcript.speakers) > 1:
             lines.append(f"\n{name}:")
             last = name
-        lines.append(seg.text)
+        lines.append(segment_text(seg, form))
     return "\n".join(lines).strip() + "\n"
 
 
-def to_vtt(transcript: Transcript) -> str:
+def to_vtt(transcript: Transcript, form: Form) -> str:
     out = ["WEBVTT", ""]
     for seg in transcript.segments:
         name = transcript.speakers.get(seg.speaker, seg.speaker)
-        out += [f"{_stamp(seg.start, '.')} --> {_stamp(seg.end, '.')}", f"<v {name}>{seg.text}",
-                ""]
+        out += [f"{_stamp(seg.start, '.')} --> {_stamp(seg.end, '.')}",
+                f"<v {name}>{segment_text(seg, form)}", ""]
     return "\n".join(out)
 
 
-def to_srt(transcript: Transcript) -> str:
+def to_srt(transcript: Transcript, form: Form) -> str:
     out = []
     for i, seg in enumerate(transcript.segments, 1):
         name = transcript.speakers.get(seg.speaker, seg.speaker)
         prefix = f"{name}: " if len(transcript.speakers) > 1 else ""
         out += [str(i), f"{_stamp(seg.start, ',')} --> {_stamp(seg.end, ',')}",
-                prefix + seg.text, ""]
+                prefix + segment_text(seg, form), ""]
     return "\n".join(out)
 
 
-def to_json(transcript: Transcript) -> str:
+def to_json(transcript: Transcript, form: Form) -> str:
     return json.dumps({
         "story_id": transcript.story_id, "engine": transcript.engine,
         "language": transcript.language, "speakers": transcript.speakers,
-        "reviewed": transcript.reviewed_at is not None,
+        "reviewed": transcript.reviewed_at is not None, "redacted": form is not Form.FULL,
         "segments": [{
             "id": seg.id, "start": seg.start, "end": seg.end, "speaker": seg.speaker,
-            "text": seg.text,
-            "words": [{"text": w.text, "start": w.start, "end": w.end,
-                       "probability": round(w.probability, 3)} for w in seg.words],
+            "text": segment_text(seg, form),
+            "words": [{"text": t.text, "start": t.start, "end": t.end,
+                       "probability": round(t.probability, 3)}
+                      for t in tokens(seg.words, form)],
         } for seg in transcript.segments],
     }, indent=2)

@@ -31,6 +31,10 @@ class Transcript(Model):
     # Part of the speech may be missing from the words (see coverage.py): a person should
     # listen and fill it in. Marking the transcript reviewed clears it.
     needs_checking: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Phrases the reviewer said are not personal details, so they are not suggested again.
+    redaction_rejected: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
+    # When the words last changed (an edit or a redaction), for theme runs made before.
+    changed_at: Mapped[datetime | None]
     reviewed_at: Mapped[datetime | None]
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id",
                                                                   ondelete="SET NULL"))
@@ -67,4 +71,6 @@ class Word(Model):
     text: Mapped[str] = mapped_column(String(200))
     probability: Mapped[float]
     edited: Mapped[bool] = mapped_column(default=False)
+    # The label shown instead of this word ("[NAME]") once its redaction is accepted.
+    redaction: Mapped[str | None] = mapped_column(String(24))
     segment: Mapped[Segment] = relationship(back_populates="words")

@@ -11,14 +11,13 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select
 
-from .. import audit, signals
+from .. import audit, policy, signals
+from ..accounts.models import User
 from ..database import utcnow
 from ..extensions import db
 from ..jobs import runner as jobs
 from ..jobs.models import Job, JobStatus
 from ..storage import get_storage
-from ..stories import consent
-from ..stories.consent import Scope
 from ..stories.models import Story, StoryStatus
 from ..stories.state import StoryState, state_of
 from . import channels
@@ -42,9 +41,9 @@ def latest_job(story: Story) -> Job | None:
     return jobs.latest_job(KIND, story_id=story.id)
 
 
-def start_transcription(story: Story, actor_id: int | None) -> Job:
-    """Queue the story's recording for transcription, if its consent allows."""
-    consent.require(story, Scope.TRANSCRIBE_ANALYSE)
+def start_transcription(story: Story, actor: User | None) -> Job:
+    """Queue the story's recording for transcription, if `actor` (None: StoryHub) may."""
+    policy.require(actor, story, policy.Action.TRANSCRIBE)
     if story.recording is None:
         raise TranscriptError("This story has no recording to transcribe.")
     if get_transcript(story) is not None:
@@ -60,14 +59,14 @@ def start_transcription(story: Story, actor_id: int | None) -> Job:
                                target_id=story.recording.id)
     except jobs.JobConflict as exc:
         return exc.job
-    audit.record("transcription.start", actor_id, "story", story.id)
+    audit.record("transcription.start", actor.id if actor else None, "story", story.id)
     return job
 
 
 @signals.story_created.connect
 def _transcribe_new_story(story: Story, actor_id: int | None = None, **_kwargs) -> None:
-    if consent.check(story, Scope.TRANSCRIBE_ANALYSE) is None:
-        start_transcription(story, actor_id)
+    if policy.decide(None, story, policy.Action.TRANSCRIBE).allowed:
+        start_transcription(story, None)
 
 
 def _language(story: Story) -> str:
@@ -157,9 +156,9 @@ class TranscriptionJobs:
         story = db.session.get(Story, job.story_id)
         if story is None or story.recording is None:
             raise jobs.JobRefused("This story has no recording to transcribe.")
-        refused = consent.check(story, Scope.TRANSCRIBE_ANALYSE)
-        if refused is not None:
-            raise jobs.JobRefused(refused)
+        decision = policy.decide(None, story, policy.Action.TRANSCRIBE)
+        if not decision.allowed:
+            raise jobs.JobRefused(decision.reason)
         if get_transcript(story) is not None:
             raise jobs.NothingToDo()  # a duplicate job: the transcript is there already
         storage = get_storage()
@@ -202,19 +201,30 @@ def get_transcript(story: Story) -> Transcript | None:
         Transcript.recording_id == story.recording.id))
 
 
-def _editable(story: Story) -> Transcript:
-    consent.require(story, Scope.TRANSCRIBE_ANALYSE)
+def readable(story: Story, actor: User, action: policy.Action = policy.Action.READ,
+             ) -> tuple[Transcript, policy.Form]:
+    """Return the transcript `actor` may read (or export), and in which form; audit it."""
+    form = policy.require(actor, story, action)
+    transcript = get_transcript(story)
+    if transcript is None:
+        raise TranscriptError("This story has not been transcribed yet.")
+    audit.record(f"transcript.{action.value}", actor.id, "story", story.id, detail=form.value)
+    return transcript, form
+
+
+def _editable(story: Story, actor: User) -> Transcript:
+    policy.require(actor, story, policy.Action.EDIT)
     transcript = get_transcript(story)
     if transcript is None:
         raise TranscriptError("This story has not been transcribed yet.")
     return transcript
 
 
-def edit_segment(story: Story, segment_id: int, text: str, actor_id: int) -> Segment:
-    """Change one segment's text; unchanged words keep their timestamps."""
+def edit_segment(story: Story, segment_id: int, text: str, actor: User) -> Segment:
+    """Change one segment's text; unchanged words keep their timestamps (and redactions)."""
     from .editing import apply_segment_text
 
-    transcript = _editable(story)
+    transcript = _editable(story, actor)
     segment = db.session.get(Segment, segment_id)
     if segment is None or segment.transcript_id != transcript.id:
         raise LookupError(segment_id)
@@ -224,30 +234,41 @@ def edit_segment(story: Story, segment_id: int, text: str, actor_id: int) -> Seg
                               "leave at least one.")
     if text == segment.text:
         return segment  # nothing changed: nothing to review again
+    if not policy.gathered_by(actor, story) and any(w.redaction for w in segment.words):
+        raise TranscriptError("This passage has redacted words, so only the reporter who "
+                              "gathered the story can change it.")
     apply_segment_text(segment, text)
     if transcript.reviewed_at is not None:
         transcript.reviewed_at = None  # changed since review: needs another look
-    audit.record("transcript.edit", actor_id, "story", story.id)
+    words_changed(transcript)
+    audit.record("transcript.edit", actor.id, "story", story.id)
     return segment
 
 
-def rename_speakers(story: Story, names: dict[str, str], actor_id: int) -> None:
-    transcript = _editable(story)
+def words_changed(transcript: Transcript) -> None:
+    """Note that the transcript's words changed, and tell whoever shows them."""
+    transcript.changed_at = utcnow()
+    db.session.flush()
+    signals.transcript_changed.send(transcript.story_id)
+
+
+def rename_speakers(story: Story, names: dict[str, str], actor: User) -> None:
+    transcript = _editable(story, actor)
     updated = dict(transcript.speakers)
     for key, name in names.items():
         name = " ".join(name.split())[:60]
         if key in updated and name:
             updated[key] = name
     transcript.speakers = updated
-    audit.record("transcript.speakers", actor_id, "story", story.id)
+    audit.record("transcript.speakers", actor.id, "story", story.id)
 
 
-def mark_reviewed(story: Story, actor_id: int) -> None:
-    transcript = _editable(story)
+def mark_reviewed(story: Story, actor: User) -> None:
+    transcript = _editable(story, actor)
     transcript.reviewed_at = utcnow()
-    transcript.reviewed_by_id = actor_id
+    transcript.reviewed_by_id = actor.id
     transcript.needs_checking = False  # a person has listened and checked it
-    audit.record("transcript.review", actor_id, "story", story.id)
+    audit.record("transcript.review", actor.id, "story", story.id)
 
 
 @signals.story_states.connect
@@ -274,7 +295,7 @@ def story_states(stories: list[Story]) -> dict[int, StoryState]:
                                seconds_left=job.seconds_left, attempts=job.attempts)
             if job.status is JobStatus.FAILED:
                 state.error = job.error
-                state.can_retry = consent.check(story, Scope.TRANSCRIBE_ANALYSE) is None
+                state.can_retry = policy.decide(None, story, policy.Action.TRANSCRIBE).allowed
             states[story.id] = state
     return states
 

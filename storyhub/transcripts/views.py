@@ -16,13 +16,14 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
+from .. import policy
 from ..accounts.auth import role_required
 from ..accounts.models import Role
 from ..extensions import db
 from ..jobs import runner as jobs
-from ..stories.consent import ConsentRefused
 from ..stories.views import story_or_abort
 from . import editing, service
+from .text import tokens
 
 bp = Blueprint("transcripts", __name__, url_prefix="/stories", template_folder="templates")
 WORKERS = (Role.REPORTER, Role.FACILITATOR, Role.ADMIN)
@@ -34,7 +35,9 @@ EXPORTS = {"txt": ("text/plain", editing.to_text), "vtt": ("text/vtt", editing.t
 @bp.route("/<int:story_id>/status")
 @role_required(*WORKERS)
 def status(story_id: int):
-    return jsonify(service.status_of(story_or_abort(story_id)))
+    response = jsonify(service.status_of(story_or_abort(story_id)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/<int:story_id>/transcribe", methods=["POST"])
@@ -42,9 +45,9 @@ def status(story_id: int):
 def transcribe(story_id: int):
     story = story_or_abort(story_id)
     try:
-        service.start_transcription(story, current_user.id)
+        service.start_transcription(story, current_user)
         db.session.commit()
-    except (ConsentRefused, service.TranscriptError) as exc:
+    except (policy.AccessDenied, service.TranscriptError) as exc:
         db.session.rollback()
         flash(str(exc), "error")
     except IntegrityError as exc:
@@ -61,12 +64,20 @@ def transcribe(story_id: int):
 @role_required(*WORKERS)
 def editor(story_id: int):
     story = story_or_abort(story_id)
-    transcript = service.get_transcript(story)
-    if transcript is None:
-        flash("This story has not been transcribed yet.", "info")
+    try:
+        transcript, form = service.readable(story, current_user)
+    except service.TranscriptError as exc:
+        flash(str(exc), "info")
         return redirect(url_for("stories.show", story_id=story.id))
-    return render_template("transcripts/editor.html", story=story, transcript=transcript,
-                           low=float(request.args.get("low", 0) or 0) or None)
+    db.session.commit()  # the audit entry
+    try:
+        low = float(request.args.get("low", 0) or 0) or None
+    except ValueError:
+        low = None
+    return render_template(
+        "transcripts/editor.html", story=story, transcript=transcript, form=form, low=low,
+        tokens=tokens, can_edit=policy.decide(current_user, story, policy.Action.EDIT).allowed,
+        full=form is policy.Form.FULL)
 
 
 @bp.route("/<int:story_id>/transcript/segments/<int:segment_id>", methods=["POST"])
@@ -76,11 +87,11 @@ def edit_segment(story_id: int, segment_id: int):
     payload = request.get_json(silent=True) or request.form
     try:
         segment = service.edit_segment(story, segment_id, str(payload.get("text", "")),
-                                       current_user.id)
+                                       current_user)
         db.session.commit()
     except LookupError:
         abort(404)
-    except (ConsentRefused, service.TranscriptError) as exc:
+    except service.TranscriptError as exc:
         db.session.rollback()
         return jsonify({"error": str(exc)}), 422
     return jsonify({"id": segment.id, "text": segment.text, "words": [
@@ -95,10 +106,10 @@ def speakers(story_id: int):
     names = {key[len("speaker-"):]: value for key, value in request.form.items()
              if key.startswith("speaker-")}
     try:
-        service.rename_speakers(story, names, current_user.id)
+        service.rename_speakers(story, names, current_user)
         db.session.commit()
         flash("Speaker names saved.", "success")
-    except (ConsentRefused, service.TranscriptError) as exc:
+    except service.TranscriptError as exc:
         db.session.rollback()
         flash(str(exc), "error")
     return redirect(url_for("transcripts.editor", story_id=story.id))
@@ -109,10 +120,10 @@ def speakers(story_id: int):
 def review(story_id: int):
     story = story_or_abort(story_id)
     try:
-        service.mark_reviewed(story, current_user.id)
+        service.mark_reviewed(story, current_user)
         db.session.commit()
         flash("Transcript marked as reviewed. It can now be used for themes.", "success")
-    except (ConsentRefused, service.TranscriptError) as exc:
+    except service.TranscriptError as exc:
         db.session.rollback()
         flash(str(exc), "error")
     return redirect(url_for("transcripts.editor", story_id=story.id))
@@ -124,11 +135,13 @@ def export(story_id: int, fmt: str):
     if fmt not in EXPORTS:
         abort(404)
     story = story_or_abort(story_id)
-    transcript = service.get_transcript(story)
-    if transcript is None:
+    try:
+        transcript, form = service.readable(story, current_user, policy.Action.EXPORT)
+    except service.TranscriptError:
         abort(404)
+    db.session.commit()  # the audit entry
     mimetype, render = EXPORTS[fmt]
-    response = Response(render(transcript), mimetype=mimetype)
+    response = Response(render(transcript, form), mimetype=mimetype)
     response.headers["Content-Disposition"] = (
         f'attachment; filename="story-{story.id}-transcript.{fmt}"')
     response.headers["Cache-Control"] = "no-store"

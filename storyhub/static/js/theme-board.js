@@ -1,19 +1,15 @@
-/* Theme board: play just the span of audio a quote comes from; print the board. */
+/* Theme board: play a quote's clip (the server sends only that stretch); print the board. */
 (function () {
   "use strict";
   var audio = document.getElementById("board-audio");
   var playing = null;
-  var stopAt = null;
   function reset() {
     if (playing) { playing.setAttribute("aria-pressed", "false"); playing.classList.remove("is-playing"); }
     playing = null;
-    stopAt = null;
   }
   if (audio) {
-    audio.addEventListener("timeupdate", function () {
-      if (stopAt !== null && audio.currentTime >= stopAt) { audio.pause(); reset(); }
-    });
     audio.addEventListener("ended", reset);
+    audio.addEventListener("error", reset);
   }
   document.querySelectorAll(".play-span").forEach(function (button) {
     button.setAttribute("aria-pressed", "false");
@@ -21,23 +17,15 @@
       if (playing === button) { audio.pause(); reset(); return; }
       audio.pause();
       reset();
-      var start = parseFloat(button.getAttribute("data-start"));
-      stopAt = parseFloat(button.getAttribute("data-end"));
       playing = button;
       button.setAttribute("aria-pressed", "true");
       button.classList.add("is-playing");
       var src = button.getAttribute("data-src");
-      var go = function () {
-        audio.currentTime = start;
-        audio.play().catch(function () { reset(); });
-      };
       if (audio.getAttribute("src") !== src) {
         audio.setAttribute("src", src);
-        audio.addEventListener("loadedmetadata", go, { once: true });
-        audio.load();
-      } else {
-        go();
       }
+      audio.currentTime = 0;
+      audio.play().catch(function () { reset(); });
     });
   });
   var print = document.getElementById("print-board");

@@ -1,0 +1,207 @@
+"""One answer to "may this person do this to this story, and in which form".
+
+Every view, export, job and page builder that touches a story asks `decide` (or `require`),
+so a rule is written once and holds whatever page, export or task asks. A decision combines:
+
+- the person's role, and for reporters their site (or the stories they gathered themselves);
+- what the storyteller agreed to, scope by scope, with the consent's review date: withdrawn
+  consent stops everything but erasure, and consent past its review date stops every use of
+  the story's words and voice until it is renewed;
+- the form the content may take: `FULL` for the reporter who gathered the story, `REDACTED`
+  (names and other personal details replaced, the audio muted over them) for everyone else.
+
+Jobs ask with `actor=None` (StoryHub itself): only consent applies to them, and they too get
+the redacted form (so a theme model never learns a redacted name), except transcription.
+Refusals raise `AccessDenied`, whose message says why in words a user can act on; it is not an
+`OSError` (as `PermissionError` would be), so it can never be mistaken for a disk problem.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ColumnElement, false, true
+
+from .accounts.models import Role
+from .stories.consent import Scope
+from .stories.models import Story
+
+if TYPE_CHECKING:
+    from .accounts.models import User
+
+
+class Action(enum.StrEnum):
+    """What someone wants to do with a story."""
+
+    SEE = "see"  # its page: title, type, site, consent record, state; no words or voice
+    READ = "read"  # the transcript, in the editor or as status
+    EXPORT = "export"  # download the transcript
+    EDIT = "edit"  # correct the transcript, name speakers, mark reviewed, redact
+    TRANSCRIBE = "transcribe"  # start or retry transcription
+    PLAY = "play"  # listen to the whole recording
+    ANALYSE = "analyse"  # include it in theme runs, show its passages on theme pages
+    QUOTE = "quote"  # quote it on the theme board and in workshop packs
+    PLAY_CLIP = "play_clip"  # play a quote's stretch of audio in a workshop
+    LIBRARY = "library"  # show it in the staff library
+    CONSENT = "consent"  # record a change to consent: narrow, renew or withdraw it
+    ERASE = "erase"  # erase everything held about the story
+    SUBJECT_ACCESS = "subject_access"  # export everything held about its storyteller
+
+
+class Form(enum.StrEnum):
+    """How much of a story's content a decision lets through."""
+
+    NONE = "none"
+    REDACTED = "redacted"
+    FULL = "full"
+
+
+class AccessDenied(Exception):  # noqa: N818 - the users' word, not an error class name
+    """This person may not do this to this story; the message says why."""
+
+    status = 403
+
+
+@dataclass(frozen=True)
+class Decision:
+    form: Form
+    reason: str | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.form is not Form.NONE
+
+
+# The consent scope each action needs (besides consent being in force); None: no scope.
+# Scopes are the consent columns (see stories/consent.py).
+NEEDS_SCOPE: dict[Action, tuple[str, ...]] = {
+    Action.SEE: (),
+    Action.READ: ("transcribe_analyse",),
+    Action.EXPORT: ("transcribe_analyse",),
+    Action.EDIT: ("transcribe_analyse",),
+    Action.TRANSCRIBE: ("transcribe_analyse",),
+    Action.PLAY: ("transcribe_analyse",),
+    Action.ANALYSE: ("transcribe_analyse",),
+    Action.QUOTE: ("transcribe_analyse", "quote_in_packs"),
+    Action.PLAY_CLIP: ("transcribe_analyse", "play_in_workshops"),
+    Action.LIBRARY: ("staff_library",),
+    Action.CONSENT: (),
+    Action.ERASE: (),
+    Action.SUBJECT_ACCESS: (),
+}
+
+# Who may ask for each action at all (before site and consent).
+GATHERERS = frozenset({Role.REPORTER, Role.FACILITATOR, Role.ADMIN})
+CORRECTORS = frozenset({Role.REPORTER, Role.FACILITATOR})
+SHAPERS = frozenset({Role.FACILITATOR, Role.ADMIN})
+ROLES: dict[Action, frozenset[Role]] = {
+    Action.SEE: GATHERERS,
+    Action.READ: GATHERERS,
+    Action.EXPORT: GATHERERS,
+    Action.EDIT: CORRECTORS,
+    Action.TRANSCRIBE: GATHERERS,
+    Action.PLAY: GATHERERS,
+    Action.ANALYSE: SHAPERS,
+    Action.QUOTE: SHAPERS,
+    Action.PLAY_CLIP: SHAPERS,
+    Action.LIBRARY: frozenset(Role),
+    Action.CONSENT: GATHERERS,
+    Action.ERASE: frozenset({Role.ADMIN}),
+    Action.SUBJECT_ACCESS: frozenset({Role.ADMIN}),
+}
+# Actions that need the story whole, whoever asks: transcription hears the recording, erasure
+# and subject access reach everything held.
+WHOLE = frozenset({Action.TRANSCRIBE, Action.ERASE, Action.SUBJECT_ACCESS})
+# Actions still allowed once consent is withdrawn or past its review date.
+AFTER_WITHDRAWAL = frozenset({Action.SEE, Action.ERASE, Action.SUBJECT_ACCESS})
+WHILE_OVERDUE = AFTER_WITHDRAWAL | {Action.CONSENT}
+
+REFUSALS = {
+    Action.READ: "read", Action.EXPORT: "downloaded", Action.EDIT: "changed",
+    Action.TRANSCRIBE: "transcribed", Action.PLAY: "played", Action.ANALYSE: "analysed",
+    Action.QUOTE: "quoted in workshop packs", Action.PLAY_CLIP: "played in workshops",
+    Action.LIBRARY: "shown in the staff library", Action.CONSENT: "changed",
+}
+
+
+def gathered_by(actor: User | None, story: Story) -> bool:
+    """Return True when `actor` is the reporter who gathered `story`."""
+    return actor is not None and story.reporter_id is not None and story.reporter_id == actor.id
+
+
+def _reaches(actor: User, story: Story) -> bool:
+    """Return True when the story is within the actor's sites."""
+    if actor.role is not Role.REPORTER:
+        return True
+    return (actor.all_sites or gathered_by(actor, story)
+            or (story.site_id is not None and story.site_id == actor.site_id))
+
+
+def visible(actor: User) -> ColumnElement[bool]:
+    """Return a filter on Story for the stories whose page `actor` may see (as `_reaches`)."""
+    if actor.role not in ROLES[Action.SEE]:
+        return false()
+    if actor.role is not Role.REPORTER or actor.all_sites:
+        return true()
+    return (Story.reporter_id == actor.id) | (Story.site_id == actor.site_id)
+
+
+def _consent_refusal(story: Story, action: Action, today: date,
+                     own_playback: bool) -> str | None:
+    consent = story.consent
+    if action in AFTER_WITHDRAWAL:
+        return None
+    what = REFUSALS.get(action, "used")
+    if consent is None:
+        return (f"No consent has been recorded for this story, so it cannot be {what}. "
+                "Record the storyteller's consent first.")
+    if consent.withdrawn_at is not None:
+        if action is Action.CONSENT:
+            return "Consent for this story has already been withdrawn."
+        return (f"The storyteller withdrew their consent on {consent.withdrawn_at:%d %B %Y}, "
+                f"so this story cannot be {what}.")
+    overdue = consent.review_on is not None and consent.review_on < today
+    if overdue and action not in WHILE_OVERDUE and not own_playback:
+        return (f"The storyteller's consent was due for review on {consent.review_on:%d %B %Y}. "
+                f"Check with them and renew the consent before this story is {what}.")
+    if own_playback:
+        return None
+    for scope in NEEDS_SCOPE[action]:
+        if not getattr(consent, scope):
+            return f"The storyteller did not agree to their story being {Scope(scope).refusal}."
+    return None
+
+
+def decide(actor: User | None, story: Story, action: Action,
+           today: date | None = None) -> Decision:
+    """Return whether `actor` (None: StoryHub itself) may do `action` to `story`, and how."""
+    today = today or date.today()
+    if actor is not None:
+        if actor.role not in ROLES[action]:
+            return Decision(Form.NONE, "Your role does not include this.")
+        if not _reaches(actor, story):
+            return Decision(Form.NONE, "This story belongs to another site.")
+    # The reporter who gathered a story may play it back until consent is withdrawn, to check
+    # it, even before the storyteller agreed to it being transcribed.
+    own_playback = action is Action.PLAY and gathered_by(actor, story)
+    if action is Action.LIBRARY and actor is not None and actor.role is not Role.STAFF:
+        return Decision(Form.NONE, "The staff library is for probation staff.")
+    reason = _consent_refusal(story, action, today, own_playback)
+    if reason is not None:
+        return Decision(Form.NONE, reason)
+    if action in WHOLE or gathered_by(actor, story):
+        # The reporter who gathered the story heard it all anyway.
+        return Decision(Form.FULL)
+    return Decision(Form.REDACTED)
+
+
+def require(actor: User | None, story: Story, action: Action,
+            today: date | None = None) -> Form:
+    """Return the form `actor` may have `story` in for `action`; raise AccessDenied if none."""
+    decision = decide(actor, story, action, today)
+    if not decision.allowed:
+        raise AccessDenied(decision.reason)
+    return decision.form

@@ -1,0 +1,219 @@
+"""Withdrawal erases everywhere; changed consent takes back exactly what it covered.
+
+Each test starts from the prepared corpus instance (twelve real stories, reviewed transcripts)
+and goes through the site as its users would, then looks for the storyteller's words where a
+leak would sit: every row of every table, every file in the instance folder (the SQLite file
+and its log, recordings, clips, saved theme models) and the log records.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from sqlalchemy import MetaData, select
+
+from storyhub.accounts.models import Role, User
+from storyhub.extensions import db
+from storyhub.jobs.models import Job, JobStatus
+from storyhub.stories.consent import Scope
+from storyhub.stories.erasure import run_erasure_job
+from storyhub.stories.models import Story, StorytellerIdentity
+from storyhub.themes.models import Passage, ThemePassage, ThemeRun
+from storyhub.transcripts import service as transcripts
+from storyhub.transcripts.models import Transcript
+
+from .test_themes import run_now
+from .workers import FAST_JOBS
+
+pytestmark = pytest.mark.slow
+
+# Said only in the withdrawn story (typed in by its reporter), and the storyteller's name.
+PHRASE = "Marigold Wexquayle"
+REAL_NAME = "Tobias Quillfeather"
+NEEDLES = ("wexquayle", "quillfeather")
+
+
+@pytest.fixture
+def prepared(corpus_instance):
+    return corpus_instance
+
+
+@pytest.fixture
+def config_overrides():
+    return dict(FAST_JOBS)
+
+
+def rows_holding(needle: str) -> list[str]:
+    """Return "table.column" for every value in the database that holds `needle`."""
+    found = []
+    tables = MetaData()
+    tables.reflect(db.engine)
+    for table in tables.sorted_tables:
+        for row in db.session.execute(select(table)).mappings():
+            for column, value in row.items():
+                if value is not None and needle in str(value).lower():
+                    found.append(f"{table.name}.{column}")
+    return found
+
+
+def files_holding(folder: Path, needle: str) -> list[str]:
+    """Return the files under `folder` whose bytes hold `needle` (any case)."""
+    return [f"file:{path.relative_to(folder)}" for path in folder.rglob("*")
+            if path.is_file() and needle.encode() in path.read_bytes().lower()]
+
+
+def leaks(app, caplog) -> dict[str, list[str]]:
+    folder = Path(app.instance_path)
+    found = {}
+    for needle in NEEDLES:
+        where = rows_holding(needle) + files_holding(folder, needle)
+        if needle in caplog.text.lower():
+            where.append("log")
+        if where:
+            found[needle] = where
+    return found
+
+
+def tell_story(app, story_id: int, reporter_id: int) -> None:
+    """The reporter types a name into the transcript and stores the storyteller's real name."""
+    with app.app_context():
+        story = db.session.get(Story, story_id)
+        reporter = db.session.get(User, reporter_id)
+        story.consent.store_real_name = True
+        db.session.add(StorytellerIdentity(storyteller_id=story.storyteller_id,
+                                           real_name=REAL_NAME))
+        segment = transcripts.get_transcript(story).segments[0]
+        transcripts.edit_segment(story, segment.id,
+                                 f"{segment.text} My caseworker {PHRASE} found me a room, "
+                                 f"and {PHRASE} came to court with me.", reporter)
+        transcripts.mark_reviewed(story, reporter)
+        db.session.commit()
+
+
+def passage_of(app, run_id: int, story_id: int) -> int:
+    with app.app_context():
+        return db.session.scalar(select(ThemePassage.passage_id).join(Passage).where(
+            ThemePassage.run_id == run_id, Passage.story_id == story_id).limit(1))
+
+
+def erase_job(app, story_id: int) -> int:
+    with app.app_context():
+        job = db.session.scalar(select(Job).where(
+            Job.kind == "erase", Job.target_id == story_id,
+            Job.status == JobStatus.QUEUED).order_by(Job.id.desc()).limit(1))
+        assert job is not None, "an erasure is queued"
+        return job.id
+
+
+def test_withdrawal_erases_the_story_everywhere(app, client, auth, corpus_instance, caplog):
+    caplog.set_level(logging.DEBUG, logger="storyhub")
+    ids = corpus_instance.data["ids"]
+    story_id, reporter_id = ids["housing-1"], corpus_instance.data["reporter"]
+    tell_story(app, story_id, reporter_id)
+    facilitator = auth.login_as(Role.FACILITATOR)
+    run_id = run_now(app, facilitator)
+    clip = f"/themes/runs/{run_id}/passages/{passage_of(app, run_id, story_id)}/clip.m4a"
+    assert client.get(clip, buffered=True).status_code == 200  # a clip is cut and kept
+    assert client.get(f"/stories/{story_id}/transcript.txt").status_code == 200
+    with app.app_context():
+        before = leaks(app, caplog)
+    # The search can find them: the name is in the database and the phrase in the files made.
+    assert "quillfeather" in before and "wexquayle" in before, before
+    assert any(where.startswith("file:") for where in before["wexquayle"]), before
+
+    response = client.post(f"/stories/{story_id}/consent/withdraw")
+    assert response.status_code == 302
+    # At once, before the erasure has run, nothing reads or plays the story.
+    for url in (f"/stories/{story_id}/transcript", f"/stories/{story_id}/transcript.txt",
+                f"/stories/{story_id}/transcript.json", f"/stories/{story_id}/audio", clip):
+        refused = client.get(url)
+        assert refused.status_code == 403, url
+        assert "withdrew their consent" in refused.get_data(as_text=True), url
+    assert "wexquayle" not in client.get(f"/themes/runs/{run_id}/map.json").get_data(
+        as_text=True).lower()
+    assert "wexquayle" not in client.get(f"/themes/runs/{run_id}/board").get_data(
+        as_text=True).lower()
+
+    with app.app_context():
+        assert run_erasure_job(erase_job(app, story_id)) == "done"
+    assert client.get(f"/stories/{story_id}").status_code == 404
+    with app.app_context():
+        assert leaks(app, caplog) == {}
+        assert db.session.get(Story, story_id) is None
+        run = db.session.get(ThemeRun, run_id)
+        assert run.stale_reason, "the run says a story left it"
+        words = " ".join(t.label + " " + " ".join(t.keywords) for t in run.themes).lower()
+        assert "wexquayle" not in words
+        # The other stories are untouched.
+        assert db.session.scalar(select(Transcript).where(
+            Transcript.story_id == ids["housing-2"])) is not None
+    page = client.get(f"/themes/runs/{run_id}").get_data(as_text=True)
+    assert "wexquayle" not in page.lower()
+
+
+def test_narrowed_consent_takes_back_only_what_it_covered(app, client, auth, corpus_instance):
+    ids = corpus_instance.data["ids"]
+    story_id = ids["work-1"]
+    facilitator = auth.login_as(Role.FACILITATOR)
+    run_id = run_now(app, facilitator)
+    clip = f"/themes/runs/{run_id}/passages/{passage_of(app, run_id, story_id)}/clip.m4a"
+    assert client.get(clip, buffered=True).status_code == 200
+    clips = Path(app.instance_path).rglob(f"story-{story_id}/*")
+    assert list(clips), "the clip is kept for the next play"
+
+    form = client.get(f"/stories/{story_id}/consent").get_data(as_text=True)
+    assert 'name="consent_play_in_workshops"' in form and "checked" in form
+    agreed = {f"consent_{scope.value}": "y" for scope in Scope
+              if scope is not Scope.PLAY_IN_WORKSHOPS}
+    response = client.post(f"/stories/{story_id}/consent", data={
+        **agreed, "how": "phone", "confirmed_on": "2026-01-05"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    refused = client.get(clip)
+    assert refused.status_code == 403
+    assert "played in workshops" in refused.get_json()["error"]
+    with app.app_context():
+        assert run_erasure_job(erase_job(app, story_id)) == "done"
+        story = db.session.get(Story, story_id)
+        assert story is not None and story.recording is not None
+        assert transcripts.get_transcript(story) is not None  # still agreed: kept
+        assert passage_of(app, run_id, story_id) is not None
+    assert not list(Path(app.instance_path).rglob(f"story-{story_id}/*"))
+    assert client.get(f"/stories/{story_id}/transcript").status_code == 200
+
+    # Taking back transcription and analysis erases the transcript and its place in themes,
+    # and the story stays (the recording with it, for the reporter to play back).
+    response = client.post(f"/stories/{story_id}/consent", data={
+        "consent_quote_in_packs": "y", "how": "in_person", "confirmed_on": "2026-01-06"})
+    assert response.status_code == 302
+    with app.app_context():
+        assert run_erasure_job(erase_job(app, story_id)) == "done"
+        story = db.session.get(Story, story_id)
+        assert transcripts.get_transcript(story) is None
+        assert passage_of(app, run_id, story_id) is None
+        assert story.recording.playback_key
+    denied = client.get(f"/stories/{story_id}/transcript")
+    assert denied.status_code == 403
+    assert "transcribed or analysed" in denied.get_data(as_text=True)
+
+
+def test_consent_changes_that_cannot_be_done_say_why(app, client, auth, corpus_instance):
+    story_id = corpus_instance.data["ids"]["drugs-1"]
+    auth.login_as(Role.FACILITATOR)
+    every = {f"consent_{scope.value}": "y" for scope in Scope}
+    cases = [({"how": "phone", "confirmed_on": "2026-01-05"}, "use “Withdraw consent”"),
+             ({**every, "how": "phone", "confirmed_on": "2026-01-05"}, "Nothing has changed"),
+             ({**every, "how": "phone", "confirmed_on": "2026-01-05",
+               "review_on": "2020-01-01"}, "The new review date must be in the future."),
+             ({**every, "how": "phone", "confirmed_on": "2999-01-01"}, "cannot be in the future")]
+    for data, message in cases:
+        response = client.post(f"/stories/{story_id}/consent", data=data)
+        assert response.status_code == 422, data
+        assert message in response.get_data(as_text=True), data
+    with app.app_context():
+        assert db.session.scalar(select(Job).where(Job.kind == "erase")) is None
+    # Another site's reporter cannot reach the page at all.
+    auth.logout()
+    auth.login_as(Role.REPORTER)
+    assert client.get(f"/stories/{story_id}/consent").status_code in (403, 404)
