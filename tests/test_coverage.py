@@ -48,6 +48,7 @@ def store_story(app, user_id: int, audio: Path) -> tuple[int, int]:
         return story.id, db.session.scalar(select(Job.id).where(Job.story_id == story.id))
 
 
+@pytest.mark.engine
 def test_story_the_batched_decoder_cut_short_comes_back_whole(app, client, auth):
     story_id, job_id = store_story(app, auth.login_as(Role.REPORTER), CUT_SHORT)
     with app.app_context():
@@ -128,6 +129,7 @@ def part_unreadable(folder: Path) -> Path:
     return out
 
 
+@pytest.mark.engine
 def test_missing_speech_is_flagged_to_the_reporter_until_reviewed(app, client, auth, tmp_path):
     reporter = auth.login_as(Role.REPORTER)
     story_id, job_id = store_story(app, reporter, part_unreadable(tmp_path))

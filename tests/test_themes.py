@@ -418,6 +418,7 @@ def test_edits_that_cannot_be_done_say_why(app, client, auth):
         assert [t.label for t in db.session.get(ThemeRun, run_id).themes] == labels
 
 
+@pytest.mark.engine
 class TestFromRealAudio:
     """Real recordings through the real intake, Whisper, review and BERTopic, all on a worker."""
 

@@ -346,6 +346,7 @@ def test_two_workers_share_the_queue(app, make_user, tmp_path):
         assert wer(text, transcript_text(app, story_id)) <= 0.25
 
 
+@pytest.mark.engine
 class TestOpenAIWhisperEngine:
     """The optional engine, on tiny.en weights rebuilt offline from the bundled model."""
 

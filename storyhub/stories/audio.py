@@ -10,12 +10,13 @@ import contextlib
 import errno
 import itertools
 import logging
+import math
 import struct
 import wave
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import av
 from av.audio.frame import AudioFrame
@@ -24,6 +25,9 @@ from av.container import InputContainer, OutputContainer
 from av.stream import Disposition
 
 from ..decoding import Converter, decoded_chunks, open_recording
+
+if TYPE_CHECKING:
+    import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -282,33 +286,33 @@ def _damaged() -> str:
             "plays on your device, then upload it again.")
 
 
-def cut_clip(source: Path, out: Path, start: float, end: float, fade: float = 0.02) -> float:
-    """Write the stretch `start`-`end` (seconds) of `source` to `out` as a mono M4A.
-
-    For a quote played in a workshop: only that stretch leaves the server. A short fade at each
-    end avoids a click. Returns the clip's length in seconds.
-    """
+def _decode_mono(source: Path, start: float = 0.0,
+                 end: float | None = None) -> tuple[np.ndarray, int]:
+    """Return `source` from `start` to `end` (seconds; None: to the end) as mono, and its rate."""
     import numpy as np
 
     with open_recording(source) as inp:
         stream = inp.streams.audio[0]
         rate = stream.codec_context.sample_rate
         to_float = Converter("flt", "mono", rate)
-        first, last = int(max(start, 0.0) * rate), int(max(end, start) * rate)
+        first = int(max(start, 0.0) * rate)
+        last = None if end is None else int(max(end, start) * rate)
         kept: list[np.ndarray] = []
         seen = 0
-        for chunk in itertools.chain(decoded_chunks(inp, stream, end + 1), [None]):
+        until = math.inf if end is None else end + 1
+        for chunk in itertools.chain(decoded_chunks(inp, stream, until), [None]):
             for frame in to_float.convert(chunk):
                 samples = frame.to_ndarray().reshape(-1)
-                lo, hi = max(first - seen, 0), min(last - seen, len(samples))
+                lo = max(first - seen, 0)
+                hi = len(samples) if last is None else min(last - seen, len(samples))
                 if lo < hi:
                     kept.append(samples[lo:hi])
                 seen += len(samples)
-    audio = np.concatenate(kept) if kept else np.zeros(0, dtype=np.float32)
-    ramp = min(int(fade * rate), len(audio) // 2)
-    if ramp:
-        audio[:ramp] *= np.linspace(0, 1, ramp, dtype=np.float32)
-        audio[-ramp:] *= np.linspace(1, 0, ramp, dtype=np.float32)
+    return (np.concatenate(kept) if kept else np.zeros(0, dtype=np.float32)), rate
+
+
+def _write_m4a(audio: np.ndarray, rate: int, out: Path) -> None:
+    """Encode mono float `audio` to `out` as the playback copy's AAC in M4A."""
     aac_rates = av.Codec("aac", "w").audio_rates or (rate,)
     with av.open(str(out), "w", format="ipod",
                  container_options={**BITEXACT, "movflags": "+faststart"}) as output:
@@ -320,4 +324,44 @@ def cut_clip(source: Path, out: Path, start: float, end: float, fade: float = 0.
             frame.pts = None
             encoder.write(frame)
         encoder.write(None)
+
+
+def cut_clip(source: Path, out: Path, start: float, end: float, fade: float = 0.02) -> float:
+    """Write the stretch `start`-`end` (seconds) of `source` to `out` as a mono M4A.
+
+    For a quote played in a workshop: only that stretch leaves the server. A short fade at each
+    end avoids a click. Returns the clip's length in seconds.
+    """
+    import numpy as np
+
+    audio, rate = _decode_mono(source, start, end)
+    ramp = min(int(fade * rate), len(audio) // 2)
+    if ramp:
+        audio[:ramp] *= np.linspace(0, 1, ramp, dtype=np.float32)
+        audio[-ramp:] *= np.linspace(1, 0, ramp, dtype=np.float32)
+    _write_m4a(audio, rate, out)
+    return len(audio) / rate
+
+
+def mute_spans(source: Path, out: Path, spans: list[tuple[float, float]],
+               fade: float = 0.01) -> float:
+    """Write `source` to `out` (mono M4A) with every stretch in `spans` (seconds) silent.
+
+    For the redacted playback copy: a redacted name is not heard, only a short silence. The
+    audio fades out and in around each stretch so the cut does not click. Returns the length.
+    """
+    import numpy as np
+
+    audio, rate = _decode_mono(source)
+    ramp = max(int(fade * rate), 1)
+    for start, end in spans:
+        lo, hi = max(int(start * rate), 0), min(int(end * rate), len(audio))
+        if lo >= hi:
+            continue
+        audio[lo:hi] = 0.0
+        before = audio[max(lo - ramp, 0):lo]
+        before *= np.linspace(1, 0, len(before), dtype=np.float32)
+        after = audio[hi:hi + ramp]
+        after *= np.linspace(0, 1, len(after), dtype=np.float32)
+    _write_m4a(audio, rate, out)
     return len(audio) / rate

@@ -21,6 +21,8 @@ from ..accounts.auth import role_required
 from ..accounts.models import Role
 from ..extensions import db
 from ..jobs import runner as jobs
+from ..redaction import LABELS
+from ..redaction import service as redaction
 from ..stories.views import story_or_abort
 from . import editing, service
 from .text import tokens
@@ -74,10 +76,66 @@ def editor(story_id: int):
         low = float(request.args.get("low", 0) or 0) or None
     except ValueError:
         low = None
+    can_edit = policy.decide(current_user, story, policy.Action.EDIT).allowed
+    full = form is policy.Form.FULL
     return render_template(
         "transcripts/editor.html", story=story, transcript=transcript, form=form, low=low,
-        tokens=tokens, can_edit=policy.decide(current_user, story, policy.Action.EDIT).allowed,
-        full=form is policy.Form.FULL)
+        tokens=tokens, can_edit=can_edit, full=full, labels=LABELS,
+        offers=redaction.offers(story, current_user) if can_edit else [],
+        redacted=redaction.redacted_runs(transcript) if can_edit and full else [],
+        muting=bool(story.recording and story.recording.redaction_pending))
+
+
+@bp.route("/<int:story_id>/transcript/redactions", methods=["POST"])
+@role_required(*WORKERS)
+def redactions(story_id: int):
+    """Accept the ticked suggestions, or say they are not personal."""
+    story = story_or_abort(story_id, policy.Action.EDIT)
+    chosen = request.form.getlist("offer")
+    if not chosen:
+        flash("Tick at least one suggestion first.", "error")
+    elif request.form.get("decision") == "reject":
+        count = redaction.reject(story, current_user, chosen)
+        db.session.commit()
+        flash(f"{count} suggestion{'s' if count != 1 else ''} kept as said, and not "
+              "suggested again.", "success")
+    else:
+        count = redaction.accept(story, current_user, chosen)
+        db.session.commit()
+        flash(f"Redacted {count} word{'s' if count != 1 else ''}. Others now read a label "
+              "instead, and the recording is being prepared with them muted.", "success")
+    return redirect(url_for("transcripts.editor", story_id=story.id) + "#redaction")
+
+
+@bp.route("/<int:story_id>/transcript/redactions/phrase", methods=["POST"])
+@role_required(*WORKERS)
+def redact_phrase(story_id: int):
+    """Redact a word or phrase everywhere the transcript says it."""
+    story = story_or_abort(story_id, policy.Action.EDIT)
+    try:
+        count = redaction.redact_phrase(story, current_user, request.form.get("phrase", ""),
+                                        request.form.get("label", ""))
+        db.session.commit()
+        flash(f"Redacted {count} word{'s' if count != 1 else ''} wherever they are said.",
+              "success")
+    except service.TranscriptError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("transcripts.editor", story_id=story.id) + "#redaction")
+
+
+@bp.route("/<int:story_id>/transcript/redactions/undo", methods=["POST"])
+@role_required(*WORKERS)
+def unredact(story_id: int):
+    story = story_or_abort(story_id, policy.Action.EDIT)
+    try:
+        ids = [int(i) for i in request.form.get("words", "").split(",") if i.strip()]
+    except ValueError:
+        abort(400)
+    count = redaction.unredact(story, current_user, ids)
+    db.session.commit()
+    flash(f"{count} word{'s' if count != 1 else ''} shown again.", "success")
+    return redirect(url_for("transcripts.editor", story_id=story.id) + "#redaction")
 
 
 @bp.route("/<int:story_id>/transcript/segments/<int:segment_id>", methods=["POST"])

@@ -1,0 +1,164 @@
+"""Find personal details in a transcript's words, for the reporter to confirm and redact.
+
+`suggest` works offline on the words as transcribed (Whisper's capitals and punctuation kept):
+patterns for contact details and reference numbers (phone, email, postcode, National
+Insurance, prison and PNC numbers), street addresses, word lists for given names and places
+(gazetteer.py), titles ("Mr Patel"), cue phrases ("my name is …", "called …"), and a
+capitalised word in the middle of a sentence that is not a known ordinary word.
+
+A suggestion is never applied by itself: the reporter accepts it (the words get the label,
+e.g. "[NAME]") or says it is not personal (it is not suggested again for that transcript).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .gazetteer import FIRST_NAMES, NOT_PERSONAL, PLACES, STREET_WORDS, TITLES
+
+NAME, PLACE, ADDRESS, PHONE, EMAIL, ID = ("[NAME]", "[PLACE]", "[ADDRESS]", "[PHONE]",
+                                          "[EMAIL]", "[ID]")
+LABELS = {NAME: "Name", PLACE: "Place", ADDRESS: "Address", PHONE: "Phone number",
+          EMAIL: "Email address", ID: "Reference number"}
+
+_EDGE = re.compile(r"^[\"'“‘(\[]+|[\"'”’)\].,;:?!…]+$")
+_EMAIL = re.compile(r"^[\w.+-]+@[\w-]+(\.[\w-]+)+$")
+_DIGITS = re.compile(r"^\+?[\d-]+$")
+_ID_PATTERNS = (
+    re.compile(r"^[A-Z]{2}\d{6}[A-D]$", re.I),  # National Insurance number
+    re.compile(r"^[A-Z]\d{4}[A-Z]{2}$", re.I),  # prison number
+    re.compile(r"^\d{2,4}/\d{5,7}[A-Z]$", re.I),  # PNC number
+    re.compile(r"^[A-Z]\d{6}$", re.I),  # case reference (CRN)
+)
+_POSTCODE_OUT = re.compile(r"^[A-Z]{1,2}\d[A-Z\d]?$")
+_POSTCODE_IN = re.compile(r"^\d[A-Z]{2}$")
+_POSTCODE = re.compile(r"^[A-Z]{1,2}\d[A-Z\d]?\d[A-Z]{2}$")
+_CUES = (("my", "name", "is"), ("i'm", "called"), ("called",), ("named",), ("name's",))
+_SENTENCE_END = re.compile(r"[.?!…]['\")\]]*$")
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """Words `first`..`last` (positions in the list given) that look like `label`."""
+
+    first: int
+    last: int
+    label: str
+    text: str
+    why: str
+
+    @property
+    def key(self) -> str:
+        """What a rejection remembers: the label and the words, any case."""
+        return f"{self.label}:{self.text.lower()}"
+
+
+def bare(word: str) -> str:
+    """Return `word` without the punctuation Whisper attaches to it."""
+    return _EDGE.sub("", _EDGE.sub("", word.strip()))
+
+
+def _capitalised(word: str) -> bool:
+    """Return True for "Patel" or "PATEL", not for "NHS" or "I" (short capitals)."""
+    return word[:1].isupper() and not (word.isupper() and len(word) <= 3)
+
+
+def _sentence_starts(words: Sequence[str]) -> set[int]:
+    starts = {0}
+    for i, word in enumerate(words[:-1]):
+        if _SENTENCE_END.search(word.strip()):
+            starts.add(i + 1)
+    return starts
+
+
+def _surname_run(words: Sequence[str], i: int, starts: set[int]) -> int:
+    """Return the last position of a capitalised run starting after `i` (a surname)."""
+    last = i
+    while (last + 1 < len(words) and last + 1 not in starts and _capitalised(bare(words[last + 1]))
+           and bare(words[last + 1]).lower() not in NOT_PERSONAL
+           and not _SENTENCE_END.search(words[last].strip())):
+        last += 1
+    return last
+
+
+def suggest(words: Sequence[str], rejected: Iterable[str] = (),
+            extra_names: Iterable[str] = (), extra_places: Iterable[str] = ()) -> list[Suggestion]:
+    """Return suggested redactions over `words` (one entry per transcribed word), in order."""
+    names = FIRST_NAMES | {n.lower() for n in extra_names}
+    places = PLACES | {p.lower() for p in extra_places}
+    skip = set(rejected)
+    plain = [bare(w) for w in words]
+    lower = [w.lower() for w in plain]
+    starts = _sentence_starts(words)
+    found: list[Suggestion] = []
+    taken: set[int] = set()
+
+    def add(first: int, last: int, label: str, why: str) -> None:
+        if any(i in taken for i in range(first, last + 1)):
+            return
+        text = " ".join(plain[first:last + 1])
+        suggestion = Suggestion(first, last, label, text, why)
+        if suggestion.key in skip:
+            return
+        found.append(suggestion)
+        taken.update(range(first, last + 1))
+
+    i = 0
+    while i < len(words):
+        word, low = plain[i], lower[i]
+        if not word:
+            i += 1
+            continue
+        if _EMAIL.match(word):
+            add(i, i, EMAIL, "looks like an email address")
+        elif any(p.match(word) for p in _ID_PATTERNS):
+            add(i, i, ID, "looks like a reference number")
+        elif _POSTCODE.match(word.upper()) and any(c.isdigit() for c in word) and len(word) > 4:
+            add(i, i, ADDRESS, "looks like a postcode")
+        elif (_POSTCODE_OUT.match(word.upper()) and i + 1 < len(words)
+              and _POSTCODE_IN.match(plain[i + 1].upper()) and word[0].isalpha()):
+            add(i, i + 1, ADDRESS, "looks like a postcode")
+        elif _DIGITS.match(word):
+            last, digits = i, sum(c.isdigit() for c in word)
+            while last + 1 < len(words) and _DIGITS.match(plain[last + 1] or "x"):
+                last += 1
+                digits += sum(c.isdigit() for c in plain[last])
+            if digits >= 10:
+                add(i, last, PHONE, "looks like a phone number")
+            elif digits <= 4 and last + 1 < len(words) and _capitalised(plain[last + 1]):
+                end = last + 1
+                while end + 1 < len(words) and _capitalised(plain[end + 1]) \
+                        and lower[end] not in STREET_WORDS:
+                    end += 1
+                if lower[end] in STREET_WORDS:
+                    add(i, end, ADDRESS, "looks like a street address")
+            i = last
+        elif low in TITLES and i + 1 < len(words) and _capitalised(plain[i + 1]):
+            add(i + 1, _surname_run(words, i + 1, starts), NAME, f"follows “{word}”")
+        elif _capitalised(word) and i + 1 < len(words) and lower[i + 1] in STREET_WORDS \
+                and low not in NOT_PERSONAL:
+            add(i, i + 1, ADDRESS, "looks like a street name")
+        elif low in names and _capitalised(word):
+            add(i, _surname_run(words, i, starts), NAME, "a given name")
+        elif low in places and _capitalised(word):
+            add(i, i, PLACE, "a place name")
+        elif low == "hmp" and i + 1 < len(words) and _capitalised(plain[i + 1]):
+            add(i + 1, i + 1, PLACE, "a prison's name")
+        else:
+            for cue in _CUES:
+                n = len(cue)
+                after = i + n
+                if tuple(lower[i:after]) == cue and after < len(words) \
+                        and _capitalised(plain[after]) and lower[after] not in NOT_PERSONAL:
+                    add(after, _surname_run(words, after, starts), NAME,
+                        f"follows “{' '.join(plain[i:after])}”")
+                    break
+            else:
+                if (_capitalised(word) and i not in starts and low not in NOT_PERSONAL
+                        and word.isalpha() and len(word) > 1):
+                    add(i, _surname_run(words, i, starts), NAME,
+                        "a capitalised word in the middle of a sentence")
+        i += 1
+    return sorted(found, key=lambda s: s.first)

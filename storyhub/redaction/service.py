@@ -1,0 +1,242 @@
+"""Redaction verbs: suggest, accept, add by phrase, reject, undo; and the muted audio copy.
+
+Accepted redactions are labels on words (`Word.redaction`). Everyone but the reporter who
+gathered the story reads the label instead of the words (storyhub.transcripts.text) and hears
+silence over them: a job (kind "mute_audio") makes a playback copy with those stretches muted,
+and until it has, the policy's redacted playback is refused rather than served unmuted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import select
+
+from .. import audit, policy
+from ..accounts.models import User
+from ..extensions import db
+from ..jobs import runner as jobs
+from ..jobs.models import Job, JobStatus
+from ..storage import get_storage, track_new_file
+from ..stories.audio import mute_spans
+from ..stories.models import Story
+from ..transcripts.models import Transcript, Word
+from ..transcripts.service import TranscriptError, _editable, get_transcript, words_changed
+from ..transcripts.text import muted_spans
+from . import LABELS, Suggestion, bare, suggest
+
+logger = logging.getLogger(__name__)
+KIND = "mute_audio"
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A suggestion tied to the words it covers, as the editor offers it."""
+
+    suggestion: Suggestion
+    word_ids: tuple[int, ...]
+
+    @property
+    def value(self) -> str:
+        """The form value naming this offer: first and last word ids and the label."""
+        return f"{self.word_ids[0]}-{self.word_ids[-1]}-{self.suggestion.label}"
+
+
+def _words(transcript: Transcript) -> list[Word]:
+    return [w for seg in transcript.segments for w in seg.words]
+
+
+def offers(story: Story, actor: User) -> list[Offer]:
+    """Return the redactions StoryHub suggests for the story's transcript, not yet decided."""
+    transcript = _editable(story, actor)
+    words = _words(transcript)
+    settings = current_app.config
+    found = suggest([w.text for w in words], transcript.redaction_rejected or [],
+                    settings.get("REDACTION_EXTRA_NAMES", ()),
+                    settings.get("REDACTION_EXTRA_PLACES", ()))
+    result = []
+    for s in found:
+        covered = words[s.first:s.last + 1]
+        if any(w.redaction for w in covered):
+            continue
+        result.append(Offer(s, tuple(w.id for w in covered)))
+    return result
+
+
+def _apply(story: Story, transcript: Transcript, words: list[Word], label: str,
+           actor: User) -> int:
+    changed = [w for w in words if w.redaction != label]
+    for word in changed:
+        word.redaction = label
+    if changed:
+        audit.record("transcript.redact", actor.id, "story", story.id,
+                     detail=f"{len(changed)} words as {label}")
+        _changed(story, transcript)
+    return len(changed)
+
+
+def _changed(story: Story, transcript: Transcript) -> None:
+    words_changed(transcript)
+    if story.recording is not None:
+        story.recording.redaction_pending = True
+        request_muting(story)
+
+
+def accept(story: Story, actor: User, values: list[str]) -> int:
+    """Redact the offered suggestions named by `values`; return how many words were redacted."""
+    transcript = _editable(story, actor)
+    by_value = {offer.value: offer for offer in offers(story, actor)}
+    words = {w.id: w for w in _words(transcript)}
+    count = 0
+    for value in values:
+        offer = by_value.get(value)
+        if offer is None:
+            continue  # already decided, or the transcript changed under the page
+        count += _apply(story, transcript, [words[i] for i in offer.word_ids],
+                        offer.suggestion.label, actor)
+    return count
+
+
+def reject(story: Story, actor: User, values: list[str]) -> int:
+    """Remember that the named suggestions are not personal; return how many."""
+    transcript = _editable(story, actor)
+    by_value = {offer.value: offer for offer in offers(story, actor)}
+    keys = [by_value[v].suggestion.key for v in values if v in by_value]
+    if keys:
+        transcript.redaction_rejected = sorted(set(transcript.redaction_rejected or []) |
+                                               set(keys))
+        audit.record("transcript.redaction_rejected", actor.id, "story", story.id,
+                     detail=f"{len(keys)} suggestions")
+    return len(keys)
+
+
+def redact_phrase(story: Story, actor: User, phrase: str, label: str) -> int:
+    """Redact every place the transcript says `phrase`; return how many words."""
+    if label not in LABELS:
+        raise TranscriptError("Choose what kind of detail it is.")
+    wanted = [bare(w).lower() for w in phrase.split() if bare(w)]
+    if not wanted:
+        raise TranscriptError("Type the word or words to redact, as the transcript has them.")
+    transcript = _editable(story, actor)
+    words = _words(transcript)
+    plain = [bare(w.text).lower() for w in words]
+    hits: list[Word] = []
+    n = len(wanted)
+    for i in range(len(words) - n + 1):
+        if plain[i:i + n] == wanted:
+            hits.extend(words[i:i + n])
+    if not hits:
+        raise TranscriptError(f"“{' '.join(wanted)}” is not in the transcript. Type it as the "
+                              "transcript spells it.")
+    return _apply(story, transcript, hits, label, actor) or len(hits)
+
+
+def unredact(story: Story, actor: User, word_ids: list[int]) -> int:
+    """Show redacted words again: only for the reporter who gathered the story (who hears them)."""
+    if not policy.gathered_by(actor, story):
+        raise policy.AccessDenied("Only the reporter who gathered this story can undo a "
+                                  "redaction: they are the one who knows what was said.")
+    transcript = _editable(story, actor)
+    wanted = set(word_ids)
+    words = [w for w in _words(transcript) if w.id in wanted and w.redaction]
+    for word in words:
+        word.redaction = None
+    if words:
+        audit.record("transcript.unredact", actor.id, "story", story.id,
+                     detail=f"{len(words)} words")
+        _changed(story, transcript)
+    return len(words)
+
+
+def redacted_runs(transcript: Transcript) -> list[tuple[str, str, tuple[int, ...]]]:
+    """Return (label, the words, word ids) for each run of redacted words, in order."""
+    runs: list[tuple[str, list[str], list[int]]] = []
+    previous: Word | None = None
+    for word in _words(transcript):
+        if word.redaction and previous is not None and previous.redaction == word.redaction:
+            runs[-1][1].append(word.text)
+            runs[-1][2].append(word.id)
+        elif word.redaction:
+            runs.append((word.redaction, [word.text], [word.id]))
+        previous = word
+    return [(label, " ".join(texts), tuple(ids)) for label, texts, ids in runs]
+
+
+# --- the muted playback copy ----------------------------------------------------------------
+
+def request_muting(story: Story) -> Job:
+    """Queue a job to (re)make the muted copy, unless one is already waiting to start."""
+    waiting = db.session.scalar(select(Job).where(
+        Job.kind == KIND, Job.target_id == story.id, Job.status == JobStatus.QUEUED))
+    if waiting is not None:
+        return waiting
+    return jobs.enqueue(KIND, target_id=story.id)
+
+
+@dataclass
+class Prepared:
+    story_id: int
+    spans: list[tuple[float, float]]
+    source: Path
+    out: Path
+    replaced: list[str] = field(default_factory=list)
+
+
+class MutingJobs:
+    """How the job runner makes a story's muted playback copy (queue `default`)."""
+
+    kind = KIND
+    queue = "default"
+    failure_message = ("Preparing the recording with redacted words muted failed. Others "
+                       "cannot play this story until it works: try again, or tell your admin.")
+
+    def prepare(self, job: Job) -> Prepared:
+        story = db.session.get(Story, job.target_id)
+        transcript = get_transcript(story) if story is not None else None
+        if story is None or story.recording is None or transcript is None:
+            raise jobs.NothingToDo()
+        storage = get_storage()
+        return Prepared(story.id, muted_spans(transcript),
+                        storage.path(story.recording.playback_key), storage.temp_path(".m4a"))
+
+    def work(self, prepared: Prepared, report: jobs.Report) -> None:
+        if prepared.spans:
+            mute_spans(prepared.source, prepared.out, prepared.spans)
+
+    def publish(self, job: Job, prepared: Prepared, result: None) -> None:
+        story = db.session.get(Story, prepared.story_id)
+        transcript = get_transcript(story) if story is not None else None
+        if story is None or story.recording is None or transcript is None:
+            return
+        if muted_spans(transcript) != prepared.spans:
+            return  # redacted again meanwhile: the job queued then makes the copy
+        recording = story.recording
+        if recording.redacted_playback_key:
+            prepared.replaced.append(recording.redacted_playback_key)
+        key = None
+        if prepared.spans:
+            storage = get_storage()
+            key = storage.new_key("audio", "playback-redacted.m4a")
+            storage.put(prepared.out, key)
+            track_new_file(db.session, key)
+        recording.redacted_playback_key = key
+        recording.redaction_pending = False
+        logger.info("Muted copy of story %s made (%d stretches)", story.id, len(prepared.spans))
+
+    def discard(self, prepared: Prepared) -> None:
+        prepared.out.unlink(missing_ok=True)
+
+    def after_commit(self, prepared: Prepared) -> None:
+        prepared.out.unlink(missing_ok=True)
+        for key in prepared.replaced:
+            get_storage().delete(key)
+
+
+jobs.register(MutingJobs())
+
+
+def run_muting_job(job_id: int) -> str:
+    return jobs.run_job(job_id)
