@@ -4,7 +4,8 @@ A labelled set of probation-story sentences is made from templates (seeded, so e
 same): names, places, addresses and numbers are slotted in, half of the names and places from
 outside StoryHub's word lists (so the capitalisation and cue rules are measured too), and
 sentences with only ordinary capitalised words (services, days, months) test false alarms.
-Whisper writes sentences like these with capitals and punctuation, as here.
+Whisper writes sentences like these with capitals and punctuation; each is also scored as an
+engine without them would write it (lower case, no punctuation).
 
     .venv/bin/python benchmarks/redaction.py [--stories 300]
 
@@ -116,6 +117,11 @@ def make_set(n: int, seed: int = 7) -> list[tuple[list[str], list[tuple[int, int
     return out
 
 
+def without_capitals(data):
+    """The same sentences as an engine without capitals or punctuation would write them."""
+    return [([bare(w).lower() for w in words], gold) for words, gold in data]
+
+
 def wordlists_only(words: list[str]) -> list[Suggestion]:
     """The peer: suggest only words on the given-name and place lists."""
     found = []
@@ -157,10 +163,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stories", type=int, default=400, help="sentences to make")
     args = parser.parse_args()
-    data = make_set(args.stories)
+    clean = make_set(args.stories)
+    lower = without_capitals(clean)
+    data = clean + lower
     ours = score(data, suggest)
     peer = score(data, wordlists_only)
-    for name, figures in (("word lists only", peer), ("StoryHub", ours)):
+    for name, figures in (("word lists only", peer), ("StoryHub, clean", score(clean, suggest)),
+                          ("StoryHub, lower", score(lower, suggest)), ("StoryHub, all", ours)):
         print(f"{name:>16}: " + "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else
                                          f"{k}={v}" for k, v in figures.items()))
     print(f"RESULT spans={ours['spans']} recall_ids={ours['recall_ids']:.3f} "

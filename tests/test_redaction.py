@@ -138,3 +138,11 @@ def test_redacted_words_are_read_as_labels_and_heard_as_silence(app, client, aut
     inside = _rms(audio, start + 0.06, end - 0.01)
     assert inside < 0.003, (said, start, end, inside)
     assert _rms(audio, 0, len(audio) / 16000) > 0.01
+
+
+@pytest.mark.no_database
+def test_text_without_capitals_is_read_by_word_lists_and_cues() -> None:
+    text = ("my name is darren hollis and i moved to ferncliffe last year my mate will came "
+            "with me call me on 07700 900 123 my number is a1234bc")
+    assert found(text) == {"darren hollis": NAME, "ferncliffe": PLACE, "07700 900 123": PHONE,
+                           "a1234bc": ID}

@@ -16,7 +16,16 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .gazetteer import FIRST_NAMES, NOT_PERSONAL, PLACES, STREET_WORDS, TITLES
+from .gazetteer import (
+    AMBIGUOUS,
+    FIRST_NAMES,
+    FUNCTION_WORDS,
+    NOT_PERSONAL,
+    PLACE_CUES,
+    PLACES,
+    STREET_WORDS,
+    TITLES,
+)
 
 NAME, PLACE, ADDRESS, PHONE, EMAIL, ID = ("[NAME]", "[PLACE]", "[ADDRESS]", "[PHONE]",
                                           "[EMAIL]", "[ID]")
@@ -35,7 +44,11 @@ _ID_PATTERNS = (
 _POSTCODE_OUT = re.compile(r"^[A-Z]{1,2}\d[A-Z\d]?$")
 _POSTCODE_IN = re.compile(r"^\d[A-Z]{2}$")
 _POSTCODE = re.compile(r"^[A-Z]{1,2}\d[A-Z\d]?\d[A-Z]{2}$")
-_CUES = (("my", "name", "is"), ("i'm", "called"), ("called",), ("named",), ("name's",))
+_CUES = (("my", "name", "is"), ("i'm", "called"), ("called",), ("named",), ("name's",),
+         *((word,) for word in ("officer", "mate", "worker", "mentor", "friend", "sister",
+                                "brother", "son", "daughter", "partner", "wife", "husband",
+                                "girlfriend", "boyfriend", "cousin", "uncle", "auntie",
+                                "keyworker", "caseworker", "counsellor", "nurse")))
 _SENTENCE_END = re.compile(r"[.?!…]['\")\]]*$")
 
 
@@ -73,27 +86,52 @@ def _sentence_starts(words: Sequence[str]) -> set[int]:
     return starts
 
 
-def _surname_run(words: Sequence[str], i: int, starts: set[int]) -> int:
-    """Return the last position of a capitalised run starting after `i` (a surname)."""
-    last = i
-    while (last + 1 < len(words) and last + 1 not in starts and _capitalised(bare(words[last + 1]))
-           and bare(words[last + 1]).lower() not in NOT_PERSONAL
-           and not _SENTENCE_END.search(words[last].strip())):
-        last += 1
-    return last
-
-
 def suggest(words: Sequence[str], rejected: Iterable[str] = (),
             extra_names: Iterable[str] = (), extra_places: Iterable[str] = ()) -> list[Suggestion]:
-    """Return suggested redactions over `words` (one entry per transcribed word), in order."""
+    """Return suggested redactions over `words` (one entry per transcribed word), in order.
+
+    Text with capitals (Whisper's usual output) is read by its capitals; text without any
+    (some engines, or typed notes) by word lists and cues, with everyday words left out.
+    """
     names = FIRST_NAMES | {n.lower() for n in extra_names}
     places = PLACES | {p.lower() for p in extra_places}
     skip = set(rejected)
     plain = [bare(w) for w in words]
     lower = [w.lower() for w in plain]
-    starts = _sentence_starts(words)
+    cased = any(w[:1].isupper() for w in plain)
+    starts = _sentence_starts(words) if cased else {0}
     found: list[Suggestion] = []
     taken: set[int] = set()
+    n_words = len(words)
+
+    def proper(i: int) -> bool:
+        """Could word `i` be (part of) a name or place?"""
+        if i >= n_words or not plain[i] or lower[i] in NOT_PERSONAL:
+            return False
+        if cased:
+            return _capitalised(plain[i])
+        return plain[i].isalpha() and lower[i] not in FUNCTION_WORDS
+
+    def run_from(i: int) -> int:
+        """Return the last position of the name starting at `i` (a surname after it)."""
+        last = i
+        while (last + 1 < n_words and last + 1 not in starts and proper(last + 1)
+               and not _SENTENCE_END.search(words[last].strip())
+               and (cased or last == i)):
+            last += 1
+        return last
+
+    def listed(i: int, wordlist: frozenset[str]) -> bool:
+        if lower[i] not in wordlist:
+            return False
+        return _capitalised(plain[i]) if cased else lower[i] not in AMBIGUOUS
+
+    def cue_at(i: int, cues) -> int | None:
+        for cue in cues:
+            after = i + len(cue)
+            if tuple(lower[i:after]) == cue and proper(after):
+                return after
+        return None
 
     def add(first: int, last: int, label: str, why: str) -> None:
         if any(i in taken for i in range(first, last + 1)):
@@ -106,7 +144,7 @@ def suggest(words: Sequence[str], rejected: Iterable[str] = (),
         taken.update(range(first, last + 1))
 
     i = 0
-    while i < len(words):
+    while i < n_words:
         word, low = plain[i], lower[i]
         if not word:
             i += 1
@@ -117,48 +155,38 @@ def suggest(words: Sequence[str], rejected: Iterable[str] = (),
             add(i, i, ID, "looks like a reference number")
         elif _POSTCODE.match(word.upper()) and any(c.isdigit() for c in word) and len(word) > 4:
             add(i, i, ADDRESS, "looks like a postcode")
-        elif (_POSTCODE_OUT.match(word.upper()) and i + 1 < len(words)
+        elif (_POSTCODE_OUT.match(word.upper()) and i + 1 < n_words
               and _POSTCODE_IN.match(plain[i + 1].upper()) and word[0].isalpha()):
             add(i, i + 1, ADDRESS, "looks like a postcode")
         elif _DIGITS.match(word):
             last, digits = i, sum(c.isdigit() for c in word)
-            while last + 1 < len(words) and _DIGITS.match(plain[last + 1] or "x"):
+            while last + 1 < n_words and _DIGITS.match(plain[last + 1] or "x"):
                 last += 1
                 digits += sum(c.isdigit() for c in plain[last])
             if digits >= 10:
                 add(i, last, PHONE, "looks like a phone number")
-            elif digits <= 4 and last + 1 < len(words) and _capitalised(plain[last + 1]):
+            elif digits <= 4 and proper(last + 1):
                 end = last + 1
-                while end + 1 < len(words) and _capitalised(plain[end + 1]) \
-                        and lower[end] not in STREET_WORDS:
+                while end + 1 < n_words and proper(end + 1) and lower[end] not in STREET_WORDS:
                     end += 1
                 if lower[end] in STREET_WORDS:
                     add(i, end, ADDRESS, "looks like a street address")
             i = last
-        elif low in TITLES and i + 1 < len(words) and _capitalised(plain[i + 1]):
-            add(i + 1, _surname_run(words, i + 1, starts), NAME, f"follows “{word}”")
-        elif _capitalised(word) and i + 1 < len(words) and lower[i + 1] in STREET_WORDS \
-                and low not in NOT_PERSONAL:
+        elif low in TITLES and proper(i + 1):
+            add(i + 1, run_from(i + 1), NAME, f"follows “{word}”")
+        elif proper(i) and i + 1 < n_words and lower[i + 1] in STREET_WORDS:
             add(i, i + 1, ADDRESS, "looks like a street name")
-        elif low in names and _capitalised(word):
-            add(i, _surname_run(words, i, starts), NAME, "a given name")
-        elif low in places and _capitalised(word):
+        elif listed(i, names):
+            add(i, run_from(i), NAME, "a given name")
+        elif listed(i, places):
             add(i, i, PLACE, "a place name")
-        elif low == "hmp" and i + 1 < len(words) and _capitalised(plain[i + 1]):
-            add(i + 1, i + 1, PLACE, "a prison's name")
-        else:
-            for cue in _CUES:
-                n = len(cue)
-                after = i + n
-                if tuple(lower[i:after]) == cue and after < len(words) \
-                        and _capitalised(plain[after]) and lower[after] not in NOT_PERSONAL:
-                    add(after, _surname_run(words, after, starts), NAME,
-                        f"follows “{' '.join(plain[i:after])}”")
-                    break
-            else:
-                if (_capitalised(word) and i not in starts and low not in NOT_PERSONAL
-                        and word.isalpha() and len(word) > 1):
-                    add(i, _surname_run(words, i, starts), NAME,
-                        "a capitalised word in the middle of a sentence")
+        elif (after := cue_at(i, PLACE_CUES)) is not None:
+            add(after, after, PLACE, f"follows “{' '.join(plain[i:after])}”")
+            i = after
+        elif (after := cue_at(i, _CUES)) is not None:
+            add(after, run_from(after), NAME, f"follows “{' '.join(plain[i:after])}”")
+            i = after
+        elif cased and proper(i) and i not in starts and word.isalpha() and len(word) > 1:
+            add(i, run_from(i), NAME, "a capitalised word in the middle of a sentence")
         i += 1
     return sorted(found, key=lambda s: s.first)

@@ -69,3 +69,30 @@ road street lane avenue close drive way crescent place court gardens terrace gro
 square parade row walk mews rise estate
 """)
 TITLES = _words("mr mrs ms miss dr mister")
+
+# Given names and places that are also everyday words: in text without capitals they are
+# only suggested after a cue ("my name is", "moved to").
+AMBIGUOUS = _words("""
+will mark may bill grace joy dawn rose hope faith jack rob sue pat june frank dean drew miles
+ray amber holly ruby sandy summer heather jay lee glen grant chris reading bath hull bury
+dover york mind crisis shelter poppy daisy robin ivy iris sky
+""")
+
+# The commonest English words, which never begin or continue a name in text without capitals.
+FUNCTION_WORDS = _words("""
+a about after again all also am an and any are as at back be because been before being but
+by came can come could did do does done down each even ever every for from get go going got
+had has have he her here him his how i if in into is it its just know like made make me
+more most much my never no not now of off on once one only or other our out over really
+rang said same saw say see she should since so some still such than that the their them
+then there these they this those through to too up us very was we well went were what when
+where which while who why will with would you your yes yeah um uh er okay ok right sort kind
+told asked helped help called named name week month year today day night morning every
+again always officer mate friend mum dad sister brother son daughter wife husband partner
+group appointment appointments probation prison hostel court job work house flat room
+""")
+
+# Phrases after which the next word is a place.
+PLACE_CUES = (("moved", "to"), ("born", "in"), ("grew", "up", "in"), ("lived", "in"),
+              ("live", "in"), ("living", "in"), ("hostel", "in"), ("flat", "in"),
+              ("prison", "in"), ("hmp",), ("back", "to"))
