@@ -18,6 +18,7 @@ EXPECTED_ACCESS: dict[str, set[Role]] = {
     "accounts.logout": EVERYONE,
     "home.index": EVERYONE,
     "admin.audit_log": {A},
+    "admin.audit_csv": {A},
     "admin.edit_user": {A},
     "admin.new_user": {A},
     "admin.reset_password": {A},

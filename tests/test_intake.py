@@ -966,3 +966,28 @@ def test_staff_cannot_add_stories(app, make_user, encodings, sites):
             service.create_story(_new_story(), _new_consent(), encodings["wav"], user)
         db.session.rollback()
     assert_nothing_stored(app)
+
+
+def test_admin_sees_who_read_what_when_and_from_where(app, client, auth, add_story):
+    story_id = add_story()  # uploaded by the facilitator "fiona"
+    assert client.get(f"/stories/{story_id}").status_code == 200
+    play(client, story_id)
+    play(client, story_id, "bytes=100-")  # the same listening, seeking on
+    auth.logout()
+    auth.login_as(Role.ADMIN)
+
+    page = client.get(f"/admin/audit?who=fiona&story={story_id}").get_data(as_text=True)
+    assert "<code>story.view</code>" in page and "127.0.0.1" in page
+    plays = client.get("/admin/audit?who=fiona&action=story.play").get_data(as_text=True)
+    assert plays.count("<code>story.play</code>") == 1
+    csv_text = client.get(f"/admin/audit.csv?who=fiona&story={story_id}").get_data(
+        as_text=True)
+    rows = csv_text.splitlines()
+    assert rows[0] == "when_utc,who,action,target_type,target_id,detail,ip"
+    assert any(f",fiona,story.play,story,{story_id},,127.0.0.1" in row for row in rows)
+    none = client.get("/admin/audit?who=nobody-here").get_data(as_text=True)
+    assert "Nothing recorded that matches" in none
+    future = client.get("/admin/audit?since=2999-01-01").get_data(as_text=True)
+    assert "Nothing recorded that matches" in future
+    bad = html.unescape(client.get("/admin/audit?since=yesterday").get_data(as_text=True))
+    assert "“yesterday” is not a date" in bad
