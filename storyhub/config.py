@@ -31,6 +31,11 @@ DEFAULTS: dict[str, Any] = {
     "JOB_REAP_SECONDS": 15,
     "JOB_RESEND_SECONDS": 300,
     "JOB_MAX_ATTEMPTS": 3,
+    # Retention, checked once a day by a job. Days after a transcript is reviewed that the
+    # original upload is deleted (the playback copy stays); None keeps it. Days after consent
+    # passed its review date, not renewed, that the whole story is erased; None never.
+    "RETENTION_ORIGINAL_DAYS": None,
+    "RETENTION_EXPIRED_DAYS": 90,
     # Transcription. WHISPER_MODEL is a model name or a local path; empty means the bundled
     # offline tiny.en model. A GPU worker sets WHISPER_DEVICE=cuda, WHISPER_COMPUTE_TYPE=float16.
     "WHISPER_ENGINE": "faster-whisper",

@@ -217,3 +217,65 @@ def test_consent_changes_that_cannot_be_done_say_why(app, client, auth, corpus_i
     auth.logout()
     auth.login_as(Role.REPORTER)
     assert client.get(f"/stories/{story_id}/consent").status_code in (403, 404)
+
+
+def test_retention_with_a_moved_clock(app, client, auth, corpus_instance, monkeypatch):
+    from datetime import date, timedelta
+
+    from storyhub.audit import AuditEvent
+    from storyhub.jobs.runner import run_job, schedule_periodic
+    from storyhub.stories import retention
+
+    ids = corpus_instance.data["ids"]
+    lapsing = ids["drugs-2"]
+    real = date.today()
+    app.config.update(RETENTION_ORIGINAL_DAYS=30, RETENTION_EXPIRED_DAYS=90)
+    with app.app_context():
+        db.session.get(Story, lapsing).consent.review_on = real + timedelta(days=10)
+        originals = {s.id: get_storage_path(s.recording.original_key)
+                     for s in db.session.scalars(select(Story))}
+        db.session.commit()
+    assert all(path.is_file() for path in originals.values())
+
+    def move_to(days: int) -> None:
+        monkeypatch.setattr(retention, "today", lambda: real + timedelta(days=days))
+
+    def audited(action: str) -> list[int]:
+        with app.app_context():
+            return list(db.session.scalars(select(AuditEvent.target_id).where(
+                AuditEvent.action == action, AuditEvent.actor_id.is_(None))))
+
+    def run_todays_sweep() -> None:
+        with app.app_context():
+            assert schedule_periodic() == 1
+            assert schedule_periodic() == 0  # once a day
+            job_id = db.session.scalar(select(Job.id).where(Job.key == retention.daily_key()))
+            assert run_job(job_id) == "done"
+
+    move_to(20)  # consent lapsed 10 days ago: kept, but the reporter is told
+    run_todays_sweep()
+    assert audited("retention.original_deleted") == [] and audited("retention.erase") == []
+    auth.login("corpus-reporter", "corpus reporter pass")
+    listing = client.get("/stories/").get_data(as_text=True)
+    assert 'id="consent-due"' in listing and f"/stories/{lapsing}/consent" in listing
+
+    move_to(40)  # reviewed more than 30 days ago: originals go, the playback copies stay
+    run_todays_sweep()
+    assert sorted(audited("retention.original_deleted")) == sorted(originals)
+    assert not any(path.exists() for path in originals.values())
+    assert client.get(f"/stories/{ids['housing-2']}/audio", buffered=True).status_code == 200
+
+    move_to(101)  # 91 days past the review date, not renewed: erased
+    run_todays_sweep()
+    assert audited("retention.erase") == [lapsing]
+    with app.app_context():
+        assert run_erasure_job(erase_job(app, lapsing)) == "done"
+        assert db.session.get(Story, lapsing) is None
+        assert db.session.get(Story, ids["housing-2"]) is not None
+    assert audited("story.erase") == [lapsing]
+
+
+def get_storage_path(key: str) -> Path:
+    from storyhub.storage import get_storage
+
+    return get_storage().path(key)

@@ -103,7 +103,7 @@ def init_app(app: Flask) -> Celery:
 
 def start_reaper(app: Flask, stop: threading.Event) -> threading.Thread:
     """Run the reaper every JOB_REAP_SECONDS in a daemon thread until `stop` is set."""
-    from .runner import reap, stopping
+    from .runner import reap, schedule_periodic, stopping
 
     def loop() -> None:
         interval = float(app.config["JOB_REAP_SECONDS"])
@@ -117,6 +117,7 @@ def start_reaper(app: Flask, stop: threading.Event) -> threading.Thread:
 
         try:
             reap()
+            schedule_periodic()
         except Exception:  # keep reaping whatever one round hit
             db.session.rollback()
             logger.exception("Reaper round failed")

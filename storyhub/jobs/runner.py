@@ -104,6 +104,29 @@ def register(handler: Handler) -> None:
     _handlers[handler.kind] = handler
 
 
+_periodic: dict[str, Callable[[], str]] = {}
+
+
+def register_periodic(kind: str, key_now: Callable[[], str]) -> None:
+    """Queue a job of `kind` whenever `key_now()` gives a key no job has had (e.g. per day)."""
+    _periodic[kind] = key_now
+
+
+def schedule_periodic() -> int:
+    """Queue the periodic jobs that are due (the reaper's loop calls this); return how many."""
+    queued = 0
+    for kind, key_now in _periodic.items():
+        key = key_now()
+        if db.session.scalar(select(Job.id).where(Job.key == key).limit(1)) is None:
+            try:
+                enqueue(kind, key=key)
+                db.session.commit()
+                queued += 1
+            except (JobConflict, IntegrityError):  # another reaper queued it first
+                db.session.rollback()
+    return queued
+
+
 def handler_for(kind: str) -> Handler:
     return _handlers[kind]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
     jsonify,
     redirect,
@@ -26,7 +27,7 @@ from ..accounts.auth import role_required
 from ..accounts.models import Role, Site
 from ..extensions import db
 from ..storage import StorageFull
-from . import erasure, service  # noqa: F401  (erasure: its job handler)
+from . import erasure, retention, service  # noqa: F401  (erasure: its job handler)
 from .audio import AudioRejected, format_duration
 from .consent import Scope
 from .forms import LANGUAGES, ConsentChangeForm, StoryForm
@@ -74,7 +75,9 @@ def _refuse(form: StoryForm, message: str, status: int, link: str | None = None)
 def index():
     stories = db.session.scalars(service.visible_stories(current_user)).all()
     return render_template("stories/index.html", stories=stories, states=states_of(stories),
-                           format_duration=format_duration)
+                           format_duration=format_duration,
+                           overdue=retention.overdue_stories(current_user.id),
+                           erase_after=current_app.config.get("RETENTION_EXPIRED_DAYS"))
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -114,12 +114,19 @@ def status(run_id: int):
     return jsonify(service.run_status(run) | {"url": url_for("themes.run", run_id=run.id)})
 
 
+def _audit_read(action: str, run_id: int) -> None:
+    """Record that the signed-in facilitator read a run's passages (quotes, map, board)."""
+    audit.record(action, current_user.id, "theme_run", run_id)
+    db.session.commit()
+
+
 @bp.route("/runs/<int:run_id>")
 @role_required(*SHAPERS)
 def run(run_id: int):
     run = done_run_or_abort(run_id)
     views, unassigned = board.theme_views(run)
     shared = [v for v in views if not v.theme.hidden and v.shared_by == "shared"]
+    _audit_read("themes.view_run", run.id)
     return render_template("themes/run.html", run=run, views=views, unassigned=unassigned,
                            shared=shared)
 
@@ -135,6 +142,7 @@ def theme(run_id: int, theme_id: int):
     found = editing.passages_of(run, theme_id)
     allowed = service.consented_story_ids({r.passage.story_id for r in found})
     rows = [r for r in found if r.passage.story_id in allowed]
+    _audit_read("themes.view_theme", run.id)
     return render_template("themes/theme.html", run=run, view=view, rows=rows,
                            others=[v.theme for v in views if v.theme.id != theme_id])
 
@@ -216,6 +224,7 @@ def pin(run_id: int, passage_id: int):
 def theme_board(run_id: int):
     run = done_run_or_abort(run_id)
     views, _ = board.theme_views(run, include_hidden=False, quotes=4)
+    _audit_read("themes.view_board", run.id)
     return render_template("themes/board.html", run=run, views=views)
 
 
@@ -233,7 +242,9 @@ def theme_map(run_id: int):
 @bp.route("/runs/<int:run_id>/map.json")
 @role_required(*SHAPERS)
 def map_data(run_id: int):
-    return jsonify(board.map_points(done_run_or_abort(run_id)))
+    response = jsonify(board.map_points(done_run_or_abort(run_id)))
+    _audit_read("themes.view_map", run_id)
+    return response
 
 
 @bp.route("/runs/<int:run_id>/passages/<int:passage_id>/clip.m4a")

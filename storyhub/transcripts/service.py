@@ -163,7 +163,9 @@ class TranscriptionJobs:
             raise jobs.NothingToDo()  # a duplicate job: the transcript is there already
         storage = get_storage()
         recording = story.recording
-        return Prepared(story.id, recording.id, storage.path(recording.original_key),
+        # The original may be gone (retention): the playback copy is the same speech.
+        source = recording.original_key or recording.playback_key
+        return Prepared(story.id, recording.id, storage.path(source),
                         storage.path(recording.normalised_key), recording.channels,
                         recording.duration_seconds, _language(story),
                         EngineSettings.from_config(current_app.config), storage.root / "models")

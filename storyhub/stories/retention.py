@@ -1,0 +1,121 @@
+"""Retention: keep personal data no longer than the schedule says, checked once a day.
+
+Two schedules (config.py, each can be switched off with None):
+
+- RETENTION_ORIGINAL_DAYS: the original upload is deleted that many days after the story's
+  transcript was reviewed. The playback copy stays, so the story can still be heard and, if
+  ever needed, transcribed again.
+- RETENTION_EXPIRED_DAYS: a story whose consent passed its review date that many days ago
+  without being renewed is erased, as if withdrawn. Until then the policy already keeps it
+  out of analysis, packs and the library, and the reporter sees it listed to renew.
+
+The sweep runs as a job (kind "retention", one a day, queued by the reaper's loop), so it is
+retried like any job and its actions are audited without content.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from .. import audit
+from ..database import utcnow
+from ..extensions import db
+from ..jobs import runner as jobs
+from ..jobs.models import Job
+from ..storage import get_storage
+from ..transcripts.models import Transcript
+from .erasure import request_erasure
+from .models import Consent, Recording, Story
+
+logger = logging.getLogger(__name__)
+KIND = "retention"
+
+
+def today() -> date:
+    """The date the schedules count from (the clock is the one thing tests move)."""
+    return date.today()
+
+
+def _now() -> datetime:
+    return datetime.combine(today(), utcnow().time())
+
+
+def overdue_stories(reporter_id: int | None = None) -> list[Story]:
+    """Stories whose consent is past its review date and not withdrawn (a reporter's own)."""
+    query = select(Story).join(Consent).where(Consent.review_on < today(),
+                                              Consent.withdrawn_at.is_(None))
+    if reporter_id is not None:
+        query = query.where(Story.reporter_id == reporter_id)
+    return list(db.session.scalars(query.order_by(Consent.review_on)))
+
+
+def sweep() -> dict[str, int]:
+    """Apply both schedules now; return how many originals were deleted and stories erased."""
+    config = current_app.config
+    done = {"originals": 0, "erasures": 0}
+    days = config.get("RETENTION_ORIGINAL_DAYS")
+    if days is not None:
+        before = _now() - timedelta(days=int(days))
+        rows = db.session.execute(select(Recording, Transcript.story_id).join(
+            Transcript, Transcript.story_id == Recording.story_id).where(
+            Transcript.reviewed_at < before, Recording.original_key != "")).all()
+        storage = get_storage()
+        for recording, story_id in rows:
+            storage.delete(recording.original_key)
+            recording.original_key = ""
+            audit.record("retention.original_deleted", None, "story", story_id,
+                         detail=f"{int(days)} days after review")
+            done["originals"] += 1
+    days = config.get("RETENTION_EXPIRED_DAYS")
+    if days is not None:
+        limit = today() - timedelta(days=int(days))
+        for consent in db.session.scalars(select(Consent).where(
+                Consent.review_on < limit, Consent.withdrawn_at.is_(None))):
+            story = consent.story
+            consent.withdrawn_at = utcnow()
+            jobs.cancel(story.id, "The storyteller's consent expired and was not renewed.")
+            request_erasure(story, None, reason="retention: consent expired, not renewed")
+            audit.record("retention.erase", None, "story", story.id,
+                         detail=f"consent {int(days)} days past its review date")
+            done["erasures"] += 1
+    if any(done.values()):
+        logger.info("Retention: %s", done)
+    return done
+
+
+@dataclass(frozen=True)
+class Prepared:
+    day: str
+
+
+class RetentionJobs:
+    """How the job runner applies the retention schedules (queue `default`)."""
+
+    kind = KIND
+    queue = "default"
+    failure_message = "Applying the retention schedule failed; it is tried again tomorrow."
+
+    def prepare(self, job: Job) -> Prepared:
+        return Prepared(today().isoformat())
+
+    def work(self, prepared: Prepared, report: jobs.Report) -> None:
+        """Nothing long: the sweep is done in `publish`, in the job's own transaction."""
+
+    def publish(self, job: Job, prepared: Prepared, result: None) -> None:
+        sweep()
+
+    def discard(self, prepared: Prepared) -> None:
+        """Nothing is made aside."""
+
+
+def daily_key() -> str:
+    return f"{KIND}:{today().isoformat()}"
+
+
+jobs.register(RetentionJobs())
+jobs.register_periodic(KIND, daily_key)
