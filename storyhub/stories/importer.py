@@ -14,6 +14,7 @@ from ..accounts.models import Site, User
 from ..accounts.service import get_user_by_username
 from ..database import with_schema
 from ..extensions import db
+from ..policy import AccessDenied
 from ..storage import StorageFull
 from . import service
 from .audio import AudioRejected
@@ -41,23 +42,69 @@ def _date(value: str, column: str) -> date:
         raise service.StoryError(f"{column} must be a date like 2026-03-31.") from exc
 
 
+# Fields checked by the web form's own validators, so an import accepts what the form accepts.
+FORM_CHECKED = ("title", "storyteller_role", "story_type", "storyteller_code", "real_name",
+                "prompt", "language", "tags", "witnessed_by")
+
+
+def inside(folder: Path, name: str, what: str) -> Path:
+    """Return `name` as a file in `folder`; refuse paths out of it, symlinks and absent files."""
+    if Path(name).is_absolute() or ".." in Path(name).parts:
+        raise service.StoryError(f"The {what} must be a file inside the import folder, named "
+                                 "relative to it.")
+    candidate = folder / name
+    step = folder
+    for part in Path(name).parts:
+        step = step / part
+        if step.is_symlink():
+            raise service.StoryError(f"The {what} is a link to another file: copy the file "
+                                     "itself into the import folder.")
+    path = candidate.resolve()
+    if folder.resolve() not in path.parents:
+        raise service.StoryError(f"The {what} must be a file inside the import folder.")
+    if not path.is_file():
+        raise service.StoryError(f"The {what} “{name}” is not in the import folder.")
+    return path
+
+
+def _check_fields(row: dict[str, str]) -> None:
+    """Apply the web form's checks to the row's story fields; raise StoryError saying which."""
+    from werkzeug.datastructures import MultiDict
+
+    from .forms import StoryForm
+
+    values = {name: (row.get(name) or "").strip() for name in FORM_CHECKED}
+    values["language"] = values["language"] or "en"
+    form = StoryForm(formdata=MultiDict(values), meta={"csrf": False})
+    problems = []
+    for name in FORM_CHECKED:
+        field = form[name]
+        if not field.validate(form):
+            problems.append(f"{name}: {' '.join(field.errors)}")
+    if problems:
+        raise service.StoryError("; ".join(problems))
+
+
 def _row_to_inputs(row: dict[str, str], folder: Path):
     missing = [c for c in COLUMNS if not (row.get(c) or "").strip()]
     if missing:
         raise service.StoryError("Missing " + ", ".join(missing) + ".")
-    path = (folder / row["file"].strip()).resolve()
-    if folder.resolve() not in path.parents:
-        raise service.StoryError("The file must be inside the import folder.")
-    if not path.is_file():
-        raise service.StoryError("No such file in the folder.")
+    _check_fields(row)
+    path = inside(folder, row["file"].strip(), "recording")
+    form = (row.get("consent_form") or "").strip()
+    form_path = inside(folder, form, "consent form") if form else None
+    spoken = (row.get("spoken_at_seconds") or "").strip()
+    try:
+        spoken_at = float(spoken) if spoken else None
+    except ValueError as exc:
+        raise service.StoryError("spoken_at_seconds must be a number of seconds, e.g. 5 "
+                                 "or 12.5.") from exc
     site_id = None
     if (row.get("site") or "").strip():
         site = db.session.query(Site).filter(Site.name == row["site"].strip()).one_or_none()
         if site is None:
             raise service.StoryError(f"No site called “{row['site'].strip()}”: add it first.")
         site_id = site.id
-    spoken = (row.get("spoken_at_seconds") or "").strip()
-    form = (row.get("consent_form") or "").strip()
     story = service.NewStory(
         title=row["title"], storyteller_role=row["storyteller_role"].strip(),
         story_type=row["story_type"].strip(), recorded_on=_date(row["recorded_on"], "recorded_on"),
@@ -68,8 +115,8 @@ def _row_to_inputs(row: dict[str, str], folder: Path):
         scopes={s for s in Scope if (row.get(f"consent_{s.value}") or "").strip().lower() in TRUE},
         method=row["consent_method"].strip(),
         given_on=_date(row["consent_given_on"], "consent_given_on"),
-        spoken_at_seconds=float(spoken) if spoken else None,
-        form_path=(folder / form) if form else None,
+        spoken_at_seconds=spoken_at,
+        form_path=form_path,
         witnessed_by=row.get("witnessed_by") or "",
         review_on=_date(row["consent_review_on"], "consent_review_on")
         if (row.get("consent_review_on") or "").strip() else None,
@@ -95,7 +142,7 @@ def import_folder(folder: Path, consents_csv: Path, actor: User,
         except service.DuplicateRecording as exc:
             db.session.rollback()
             outcomes.append(Outcome(name, False, f"{exc} (story {exc.story_id})"))
-        except (service.StoryError, AudioRejected, PermissionError, ValueError) as exc:
+        except (service.StoryError, AudioRejected, AccessDenied, ValueError) as exc:
             db.session.rollback()
             outcomes.append(Outcome(name, False, str(exc)))
         except StorageFull as exc:
