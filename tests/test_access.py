@@ -58,6 +58,7 @@ EXPECTED_ACCESS: dict[str, set[Role]] = {
     "themes.theme_map": THEME_WORKERS,
     "themes.workshop_clip": THEME_WORKERS,
     "stories.erase": {A},
+    "stories.subject_access_export": {A},
 }
 # Routes anyone may reach: signing in, first-run set-up (needs a secret token), health, assets.
 PUBLIC_ENDPOINTS = {"static", "accounts.login", "accounts.first_admin", "home.health"}

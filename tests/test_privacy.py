@@ -279,3 +279,45 @@ def get_storage_path(key: str) -> Path:
     from storyhub.storage import get_storage
 
     return get_storage().path(key)
+
+
+def test_subject_access_zip_holds_everything_about_the_storyteller(app, client, auth,
+                                                                   corpus_instance):
+    import io
+    import json
+    import zipfile
+
+    story_id = corpus_instance.data["ids"]["officer-1"]
+    tell_story(app, story_id, corpus_instance.data["reporter"])
+    auth.login_as(Role.FACILITATOR)
+    assert client.get(f"/stories/{story_id}").status_code == 200  # shows in the access log
+    refused = client.get(f"/stories/{story_id}/subject-access.zip")
+    assert refused.status_code == 403
+    auth.logout()
+    auth.login_as(Role.ADMIN)
+    response = client.get(f"/stories/{story_id}/subject-access.zip", buffered=True)
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    assert response.headers["Cache-Control"] == "no-store"
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    names = set(archive.namelist())
+    folder = f"story-{story_id}/"
+    assert {"README.txt", folder + "story.json", folder + "transcript.txt",
+            folder + "transcript.json", folder + "playback.m4a", folder + "themes.json",
+            folder + "access-log.csv"} <= names
+    assert any(name.startswith(folder + "original.") for name in names)
+    assert REAL_NAME in archive.read("README.txt").decode()
+    assert PHRASE in archive.read(folder + "transcript.txt").decode()  # their own words, whole
+    record = json.loads(archive.read(folder + "story.json"))
+    assert record["consent"]["transcribe_analyse"] is True
+    log = archive.read(folder + "access-log.csv").decode()
+    assert "story.view" in log and "transcript.edit" in log
+    with app.app_context():
+        from storyhub.audit import AuditEvent
+
+        assert db.session.scalar(select(AuditEvent).where(
+            AuditEvent.action == "subject_access.export",
+            AuditEvent.target_id == story_id)) is not None
+        from storyhub.storage import get_storage
+
+        tmp = get_storage().tmp
+        assert tmp.is_dir() and not list(tmp.glob("*.zip"))

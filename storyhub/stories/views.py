@@ -26,8 +26,8 @@ from .. import audit, policy
 from ..accounts.auth import role_required
 from ..accounts.models import Role, Site
 from ..extensions import db
-from ..storage import StorageFull
-from . import erasure, retention, service  # noqa: F401  (erasure: its job handler)
+from ..storage import StorageFull, get_storage
+from . import erasure, retention, service, subject_access  # noqa: F401  (job handlers)
 from .audio import AudioRejected, format_duration
 from .consent import Scope
 from .forms import LANGUAGES, ConsentChangeForm, StoryForm
@@ -162,7 +162,7 @@ def show(story_id: int):
     story = story_or_abort(story_id)
     can = {action.value: policy.decide(current_user, story, action) for action in (
         policy.Action.PLAY, policy.Action.READ, policy.Action.EDIT, policy.Action.TRANSCRIBE,
-        policy.Action.CONSENT)}
+        policy.Action.CONSENT, policy.Action.ERASE, policy.Action.SUBJECT_ACCESS)}
     audit.record("story.view", current_user.id, "story", story.id)
     db.session.commit()
     return render_template("stories/show.html", story=story, Scope=Scope, can=can,
@@ -246,3 +246,22 @@ def erase(story_id: int):
           "everything made from them. Only a record that it was erased stays in the audit log.",
           "success")
     return redirect(url_for("stories.index"))
+
+
+@bp.route("/<int:story_id>/subject-access.zip")
+@role_required(Role.ADMIN)
+def subject_access_export(story_id: int):
+    """Everything held about this story's storyteller (all their stories), as a ZIP."""
+    story = story_or_abort(story_id, policy.Action.SUBJECT_ACCESS)
+    storage = get_storage()
+    out = storage.temp_path(".zip")
+    try:
+        subject_access.build(story.storyteller, current_user, out)
+        db.session.commit()
+        handle = out.open("rb")
+    finally:
+        out.unlink(missing_ok=True)  # the open handle keeps the data until it is sent
+    response = send_file(handle, mimetype="application/zip", as_attachment=True,
+                         download_name=f"storyhub-{story.storyteller.code}.zip", max_age=0)
+    response.headers["Cache-Control"] = "no-store"
+    return response
