@@ -146,3 +146,54 @@ def test_text_without_capitals_is_read_by_word_lists_and_cues() -> None:
             "with me call me on 07700 900 123 my number is a1234bc")
     assert found(text) == {"darren hollis": NAME, "ferncliffe": PLACE, "07700 900 123": PHONE,
                            "a1234bc": ID}
+
+
+@pytest.mark.slow
+def test_a_redacted_name_leaves_the_board_the_map_and_the_theme_words(app, client, auth,
+                                                                      corpus_instance):
+    from .test_privacy import PHRASE, tell_story
+    from .test_themes import run_now
+
+    ids = corpus_instance.data["ids"]
+    story_id = ids["housing-1"]
+    tell_story(app, story_id, corpus_instance.data["reporter"])
+    with app.app_context():
+        # Said often enough to be one of the theme's words.
+        story = db.session.get(Story, story_id)
+        reporter = db.session.get(User, corpus_instance.data["reporter"])
+        from storyhub.transcripts import service as transcripts
+
+        segment = get_transcript(story).segments[-1]
+        transcripts.edit_segment(story, segment.id, segment.text + " Wexquayle. " * 6,
+                                 reporter)
+        transcripts.mark_reviewed(story, reporter)
+        db.session.commit()
+    facilitator = auth.login_as(Role.FACILITATOR)
+    run_id = run_now(app, facilitator)
+    pages = (f"/themes/runs/{run_id}/board", f"/themes/runs/{run_id}/map.json",
+             f"/themes/runs/{run_id}")
+    assert any("wexquayle" in client.get(url).get_data(as_text=True).lower() for url in pages)
+    auth.logout()
+    auth.login("corpus-reporter", "corpus reporter pass")
+    for phrase in (PHRASE, "Wexquayle"):
+        response = client.post(f"/stories/{story_id}/transcript/redactions/phrase",
+                               data={"phrase": phrase, "label": NAME})
+        assert response.status_code == 302
+    auth.logout()
+    auth.login_as(Role.FACILITATOR)
+    for url in pages:
+        body = client.get(url).get_data(as_text=True).lower()
+        assert "wexquayle" not in body and "marigold" not in body, url
+    with app.app_context():
+        from storyhub.themes.models import ThemeRun
+
+        run = db.session.get(ThemeRun, run_id)
+        words = " ".join(t.label + " " + " ".join(t.keywords) for t in run.themes).lower()
+        assert "wexquayle" not in words and "marigold" not in words
+    # The run's saved model (its vocabulary held the name) is gone; the words stay only in the
+    # transcript itself, for the reporter who gathered the story.
+    from .test_privacy import files_holding
+
+    stored = [f for f in files_holding(Path(app.instance_path), "wexquayle")
+              if not f.startswith("file:storyhub.sqlite")]
+    assert stored == []
