@@ -27,7 +27,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                           config.database_uri(app.config["DATABASE_URL"], app.instance_path))
     app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_UPLOAD_MB"]) * 1024 * 1024
 
-    from . import audit, database, jobs, security, storage  # noqa: F401  (audit: its model)
+    from . import audit, database, jobs, keys, security, storage  # noqa: F401  (audit: its model)
     from .accounts import auth
     from .accounts import models as _accounts_models  # noqa: F401
     from .extensions import csrf, db, limiter, migrate
@@ -38,6 +38,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     database.init_app(app)
+    keys.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)

@@ -117,12 +117,44 @@ def create_user_command(username: str, role: str, display_name: str,
     click.echo(f"Created {user.role.label.lower()} “{user.username}”.")
 
 
+@click.command("new-master-key")
+def new_master_key_command() -> None:
+    """Print a new master key entry for STORYHUB_MASTER_KEYS (nothing is stored)."""
+    from .sealed import generate_master_key
+
+    click.echo(generate_master_key())
+    click.echo("Put it first in STORYHUB_MASTER_KEYS (keep the old ones after it), restart, "
+               "then run `storyhub rewrap-keys`.", err=True)
+
+
+@click.command("rewrap-keys")
+@with_schema
+def rewrap_keys_command() -> None:
+    """Wrap every story's key with the current master key (after adding a new one)."""
+    from sqlalchemy import select
+
+    from . import keys
+    from .sealed import rewrap_key
+    from .stories.models import Story
+
+    count = 0
+    for story in db.session.scalars(select(Story).where(Story.wrapped_key.is_not(None))):
+        story.wrapped_key = rewrap_key(keys.masters(), story.wrapped_key,
+                                       keys.CONTEXT.format(story.id))
+        count += 1
+    db.session.commit()
+    click.echo(f"{count} story keys now wrapped with master key {keys.masters().current_id}. "
+               "Older master keys can be removed once every worker has restarted.")
+
+
 def init_app(app: Flask) -> None:
     """Register StoryHub's commands on `app.cli`."""
     from .stories.importer import import_command
 
     app.cli.add_command(create_user_command)
     app.cli.add_command(import_command)
+    app.cli.add_command(new_master_key_command)
+    app.cli.add_command(rewrap_keys_command)
 
 
 def _create_app():

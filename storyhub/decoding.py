@@ -7,11 +7,14 @@ work, and a long recording is never held whole.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import av
 from av.audio.fifo import AudioFifo
@@ -20,14 +23,26 @@ from av.audio.resampler import AudioResampler
 from av.audio.stream import AudioStream
 from av.container import InputContainer
 
+if TYPE_CHECKING:
+    from .storage import StoredFile
+
 logger = logging.getLogger(__name__)
 
 CHUNK_SAMPLES = 1 << 16
 
 
-def open_recording(path: Path) -> InputContainer:
-    """Open `path` for reading; tags in a broken text encoding are skipped, not fatal."""
-    return av.open(str(path), metadata_errors="ignore")
+@contextlib.contextmanager
+def open_recording(source: Path | StoredFile) -> Iterator[InputContainer]:
+    """Open a recording (a path, or a stored file decrypted as it is read) for decoding.
+
+    Tags in a broken text encoding are skipped, not fatal.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        with cast(InputContainer, av.open(str(source), metadata_errors="ignore")) as container:
+            yield container
+        return
+    with source.open() as fh, cast(InputContainer, av.open(fh, metadata_errors="ignore")) as c:
+        yield c
 
 
 def decoded_chunks(container: InputContainer, stream: AudioStream,

@@ -1,18 +1,22 @@
 """Where audio and documents live: one small interface, a local (or shared-mount) folder today.
 
 Files are written under a temporary name and renamed into place, so a reader never sees half a
-file. Keys are chosen by StoryHub, never taken from a user's filename.
+file. Keys are chosen by StoryHub, never taken from a user's filename. A story's files are
+sealed with its own data key as they go in (`put(..., data_key=)`), and read back through
+`file(key, data_key)`, which decrypts as it reads (storyhub/sealed.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import shutil
 import tempfile
 import uuid
 from pathlib import Path
+from typing import BinaryIO
 
 from flask import Flask, current_app
 
@@ -21,6 +25,48 @@ _KEY_RE = re.compile(r"^[a-z0-9][a-z0-9/_.-]{0,200}$")
 
 class StorageFull(OSError):
     """The storage has no room left."""
+
+
+class StoredFile:
+    """A stored file to read: sealed with a data key, or plain (stored before encryption)."""
+
+    def __init__(self, path: Path, key: str, data_key: bytes | None):
+        self.path, self.key, self.data_key = path, key, data_key
+
+    @property
+    def sealed(self) -> bool:
+        from . import sealed
+
+        return sealed.is_sealed(self.path)
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def open(self) -> BinaryIO:
+        """Return the file's content as a seekable binary stream (decrypted as it is read)."""
+        from . import sealed
+
+        if not self.sealed:
+            return self.path.open("rb")
+        if self.data_key is None:
+            raise sealed.KeyDestroyed("This file's key is gone: it cannot be read.")
+        return io.BufferedReader(sealed.open_sealed(self.path, self.data_key, self.key),
+                                 buffer_size=256 * 1024)
+
+    def size(self) -> int:
+        if not self.sealed:
+            return self.path.stat().st_size
+        with self.open() as fh:
+            return fh.seek(0, io.SEEK_END)
+
+    def read_bytes(self) -> bytes:
+        with self.open() as fh:
+            return fh.read()
+
+    def copy_to(self, out: Path) -> Path:
+        with self.open() as src, out.open("wb") as dst:
+            shutil.copyfileobj(src, dst, 1024 * 1024)
+        return out
 
 
 class LocalStorage:
@@ -58,11 +104,22 @@ class LocalStorage:
             shutil.rmtree(old, ignore_errors=True)
         os.replace(source, target)
 
-    def put(self, source: Path, key: str) -> None:
-        """Move `source` (a temp file in this storage) into place as `key`."""
+    def put(self, source: Path, key: str, data_key: bytes | None = None) -> None:
+        """Move `source` (a temp file in this storage) into place as `key`, sealed with
+        `data_key` when given (the plain temp file is removed)."""
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.replace(source, target)
+        if data_key is None:
+            os.replace(source, target)
+            return
+        from . import sealed
+
+        sealed.seal_file(source, target, data_key, key)
+        source.unlink(missing_ok=True)
+
+    def file(self, key: str, data_key: bytes | None) -> StoredFile:
+        """Return the stored file `key`, to be read with `data_key` if it is sealed."""
+        return StoredFile(self._path(key), key, data_key)
 
     def path(self, key: str) -> Path:
         """Return a local path to read `key` from."""

@@ -31,8 +31,10 @@ from storyhub.accounts import service as accounts_service
 from storyhub.accounts.models import Role, Site, User
 from storyhub.audit import AuditEvent
 from storyhub.extensions import db
+from storyhub.keys import story_key
 from storyhub.policy import AccessDenied, Action
 from storyhub.policy import require as policy_require
+from storyhub.sealed import is_sealed
 from storyhub.storage import LocalStorage
 from storyhub.stories import service
 from storyhub.stories.consent import Scope
@@ -319,8 +321,17 @@ def test_accepted_format_round_trip(app, client, auth, sample, tmp_path):
         assert rec.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
         keys = {"original": rec.original_key, "normalised": rec.normalised_key,
                 "playback": rec.playback_key}
+        # Stored sealed with the story's key; read back (decrypted) for the checks below.
+        data_key = story_key(story)
+        plain = {name: storage.file(key, data_key).copy_to(tmp_path / f"stored-{name}")
+                 for name, key in keys.items()}
     paths = {name: storage.path(key) for name, key in keys.items()}
     assert all(p.is_file() for p in paths.values()), paths
+    for name, path in paths.items():  # the audio's bytes are nowhere on disk
+        assert is_sealed(path), name
+        audio_bytes = plain[name].read_bytes()
+        middle = audio_bytes[len(audio_bytes) // 2:len(audio_bytes) // 2 + 64]
+        assert len(middle) == 64 and middle not in path.read_bytes(), name
     # Keys are StoryHub's, never the uploader's filename; nothing else stored, tmp empty.
     assert not any("phone-upload" in key for key in keys.values())
     assert stored_files(app) == sorted(paths.values())
@@ -337,12 +348,12 @@ def test_accepted_format_round_trip(app, client, auth, sample, tmp_path):
     assert full.headers["Content-Disposition"] == f'inline; filename="story-{story_id}.m4a"'
     assert full.headers["Accept-Ranges"] == "bytes"
     body = full.data
-    assert body == paths["playback"].read_bytes()
+    assert body == plain["playback"].read_bytes()
     played = tmp_path / "played.m4a"
     played.write_bytes(body)
 
-    probed = {"original": af.probe(paths["original"]),
-              "normalised": af.probe(paths["normalised"]),
+    probed = {"original": af.probe(plain["original"]),
+              "normalised": af.probe(plain["normalised"]),
               "playback": af.probe(played)}
     original = probed["original"]
     assert original.audio.codec == source.audio.codec
@@ -351,7 +362,7 @@ def test_accepted_format_round_trip(app, client, auth, sample, tmp_path):
     assert normalised.format_name == "wav" and normalised.audio.codec == "pcm_s16le"
     assert normalised.audio.sample_rate == 16000 and normalised.audio.channels == 1
     assert abs(normalised.length - expected) < 0.5
-    assert abs(af.decoded_duration(paths["normalised"]) - expected) < 0.5
+    assert abs(af.decoded_duration(plain["normalised"]) - expected) < 0.5
     playback = probed["playback"]
     assert playback.audio.codec == "aac" and playback.audio.channels == 1
     assert [s.kind for s in playback.streams] == ["audio"]
@@ -362,7 +373,7 @@ def test_accepted_format_round_trip(app, client, auth, sample, tmp_path):
         tags = info.all_tags()
         assert not {"title", "comment", "artist"} & set(tags), (name, tags)
         assert not set(af.SECRET_TAGS.values()) & set(tags.values()), (name, tags)
-        data = paths[name].read_bytes()
+        data = plain[name].read_bytes() if name in plain else played.read_bytes()
         assert not any(secret in data for secret in SECRET_BYTES), name
 
     # Ranges: the first 100 bytes, from byte 100 to the end, and the last 50 bytes.
@@ -419,7 +430,9 @@ def test_signed_form_real_name_and_scopes_are_kept(app, client, auth, tone):
         assert story.storyteller.code == "AB-1234"
         assert story.storyteller.identity.real_name == "Jane Realname"
         assert consent.form_key.startswith("consent-forms/") and consent.form_key.endswith(".png")
-        assert storage.path(consent.form_key).read_bytes() == _png_bytes()
+        form = storage.file(consent.form_key, story_key(story))
+        assert is_sealed(form.path) and _png_bytes() not in form.path.read_bytes()
+        assert form.read_bytes() == _png_bytes()
     # The real name is kept apart: not on the story page.
     page = client.get(f"/stories/{story_id}").get_data(as_text=True)
     assert "AB-1234" in page and "Jane Realname" not in page
@@ -455,14 +468,20 @@ def test_bad_recording_is_refused_and_nothing_stored(app, client, auth, bad_file
     assert_nothing_stored(app)
 
 
-def recording_files(app, story_id: int) -> dict[str, Path]:
-    """The stored original, normalised and playback files of a story."""
+def recording_files(app, story_id: int, folder: Path) -> dict[str, Path]:
+    """The stored original, normalised and playback files of a story, decrypted into `folder`
+    (each stored file is checked to be sealed, its name keeping the stored suffix)."""
     storage = app.extensions["storage"]
     with app.app_context():
-        rec = db.session.get(Story, story_id).recording
-        return {"original": storage.path(rec.original_key),
-                "normalised": storage.path(rec.normalised_key),
-                "playback": storage.path(rec.playback_key)}
+        story = db.session.get(Story, story_id)
+        rec, data_key = story.recording, story_key(story)
+        out = {}
+        for name, key in (("original", rec.original_key), ("normalised", rec.normalised_key),
+                          ("playback", rec.playback_key)):
+            stored = storage.file(key, data_key)
+            assert is_sealed(stored.path), name
+            out[name] = stored.copy_to(folder / f"{name}{Path(key).suffix}")
+        return out
 
 
 def assert_sound_only(files: dict[str, Path]) -> None:
@@ -480,7 +499,7 @@ def test_video_with_sound_keeps_only_the_sound(app, client, auth, encodings, tmp
     assert sorted(s.kind for s in af.probe(film).streams) == ["audio", "video"]
     auth.login_as(Role.REPORTER)
     story_id = story_id_from(upload(client, film))
-    files = recording_files(app, story_id)
+    files = recording_files(app, story_id, tmp_path)
     assert files["original"].suffix == ".m4a"
     assert_sound_only(files)
 
@@ -491,7 +510,7 @@ def test_cover_picture_is_not_a_video_and_is_not_kept(app, client, auth, encodin
     assert b"IHDR" in song.read_bytes()
     auth.login_as(Role.REPORTER)
     story_id = story_id_from(upload(client, song, recorder=True))
-    files = recording_files(app, story_id)
+    files = recording_files(app, story_id, tmp_path)
     assert files["original"].suffix == ".mp3"
     assert_sound_only(files)
 
@@ -505,7 +524,7 @@ def test_sound_its_container_cannot_hold_is_kept_as_flac(app, client, auth, enco
     expected = af.probe(upload_path).length
     auth.login_as(Role.REPORTER)
     story_id = story_id_from(upload(client, upload_path))
-    files = recording_files(app, story_id)
+    files = recording_files(app, story_id, tmp_path)
     assert files["original"].suffix == ".flac"
     original = af.probe(files["original"])
     assert original.format_name == "flac" and original.audio.codec == "flac"
@@ -647,11 +666,11 @@ def test_disk_full_while_storing_stores_nothing(app, client, auth, encodings, mo
     real_put = LocalStorage.put
     calls = []
 
-    def put(self, source, key):
+    def put(self, source, key, data_key=None):
         calls.append(key)
         if len(calls) == fail_on_call:
             raise OSError(errno.ENOSPC, "No space left on device")
-        real_put(self, source, key)
+        real_put(self, source, key, data_key)
 
     monkeypatch.setattr(LocalStorage, "put", put)
     auth.login_as(Role.REPORTER)
@@ -833,7 +852,7 @@ def test_playback_refused_without_consent(app, client, auth, make_user, add_stor
     with app.app_context():
         story = db.session.get(Story, story_id)
         with pytest.raises(AccessDenied) as refused:
-            service.playback_path(story, get_user(admin_id))
+            service.playback_file(story, get_user(admin_id))
         assert str(refused.value) == expected
         db.session.rollback()
 
@@ -870,8 +889,8 @@ def test_review_due_today_still_plays(app, client, make_user, add_story):
                          consent_review_on=date.today().isoformat())
     admin_id = make_user(Role.ADMIN)
     with app.app_context():
-        path = service.playback_path(db.session.get(Story, story_id), get_user(admin_id))
-        assert path.is_file()
+        stored = service.playback_file(db.session.get(Story, story_id), get_user(admin_id))
+        assert stored.exists()
         db.session.commit()
     assert play(client, story_id).status_code == 200
     assert _plays(app, story_id) == 1  # heard through the site, not the service call
@@ -909,7 +928,7 @@ def test_reporter_at_another_site_cannot_see_or_play(app, make_user, sites, site
         user = db.session.scalar(select(User).where(User.username == "al"))
         story = db.session.get(Story, site_b_story)
         with pytest.raises(AccessDenied, match="belongs to another site"):
-            service.playback_path(story, user)
+            service.playback_file(story, user)
         with pytest.raises(AccessDenied):
             service.get_story(site_b_story, user)
         assert site_b_story not in db.session.scalars(
@@ -991,3 +1010,24 @@ def test_admin_sees_who_read_what_when_and_from_where(app, client, auth, add_sto
     assert "Nothing recorded that matches" in future
     bad = html.unescape(client.get("/admin/audit?since=yesterday").get_data(as_text=True))
     assert "“yesterday” is not a date" in bad
+
+
+def test_master_key_rotation_keeps_every_story_readable(app, client, add_story, runner):
+    from storyhub import sealed
+
+    story_id = add_story()
+    old = app.extensions["storyhub.master_keys"]
+    result = runner.invoke(args=["new-master-key"])
+    assert result.exit_code == 0
+    entry = result.stdout.strip().splitlines()[0]
+    new_id = entry.split(":")[0]
+    old_entries = (Path(app.instance_path) / "master.keys").read_text().strip()
+    app.extensions["storyhub.master_keys"] = sealed.load_master_keys(f"{entry},{old_entries}")
+    assert play(client, story_id).status_code == 200  # the old master still reads
+    result = runner.invoke(args=["rewrap-keys"])
+    assert result.exit_code == 0 and f"master key {new_id}" in result.output
+    with app.app_context():
+        assert db.session.get(Story, story_id).wrapped_key.startswith(new_id + ":")
+    app.extensions["storyhub.master_keys"] = sealed.load_master_keys(entry)  # old one gone
+    assert play(client, story_id).status_code == 200
+    assert old.current_id != new_id

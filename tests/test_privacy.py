@@ -17,6 +17,8 @@ from sqlalchemy import MetaData, select
 from storyhub.accounts.models import Role, User
 from storyhub.extensions import db
 from storyhub.jobs.models import Job, JobStatus
+from storyhub.sealed import KeyDestroyed, is_sealed
+from storyhub.storage import StoredFile
 from storyhub.stories.consent import Scope
 from storyhub.stories.erasure import run_erasure_job
 from storyhub.stories.models import Story, StorytellerIdentity
@@ -107,7 +109,8 @@ def erase_job(app, story_id: int) -> int:
         return job.id
 
 
-def test_withdrawal_erases_the_story_everywhere(app, client, auth, corpus_instance, caplog):
+def test_withdrawal_erases_the_story_everywhere(app, client, auth, corpus_instance, caplog,
+                                                tmp_path):
     caplog.set_level(logging.DEBUG, logger="storyhub")
     ids = corpus_instance.data["ids"]
     story_id, reporter_id = ids["housing-1"], corpus_instance.data["reporter"]
@@ -119,6 +122,11 @@ def test_withdrawal_erases_the_story_everywhere(app, client, auth, corpus_instan
     assert client.get(f"/stories/{story_id}/transcript.txt").status_code == 200
     with app.app_context():
         before = leaks(app, caplog)
+        # A backup taken now: the sealed playback copy, and the story's wrapped key.
+        story = db.session.get(Story, story_id)
+        token, backup_key = story.wrapped_key, story.recording.playback_key
+        backup = tmp_path / "backup.m4a"
+        backup.write_bytes(get_storage_path(backup_key).read_bytes())
     # The search can find them: the name is in the database and the phrase in the files made.
     assert "quillfeather" in before and "wexquayle" in before, before
     assert any(where.startswith("file:") for where in before["wexquayle"]), before
@@ -142,6 +150,11 @@ def test_withdrawal_erases_the_story_everywhere(app, client, auth, corpus_instan
     with app.app_context():
         assert leaks(app, caplog) == {}
         assert db.session.get(Story, story_id) is None
+        # The story's key is gone from the database, so even the backup cannot be read.
+        assert token and rows_holding(token.lower()[-24:]) == []
+        assert is_sealed(backup)
+        with pytest.raises(KeyDestroyed):
+            StoredFile(backup, backup_key, None).open()
         run = db.session.get(ThemeRun, run_id)
         assert run.stale_reason, "the run says a story left it"
         words = " ".join(t.label + " " + " ".join(t.keywords) for t in run.themes).lower()

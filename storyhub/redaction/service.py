@@ -20,7 +20,8 @@ from ..accounts.models import User
 from ..extensions import db
 from ..jobs import runner as jobs
 from ..jobs.models import Job, JobStatus
-from ..storage import get_storage, track_new_file
+from ..keys import story_key
+from ..storage import StoredFile, get_storage, track_new_file
 from ..stories.audio import mute_spans
 from ..stories.models import Story
 from ..transcripts.models import Transcript, Word
@@ -180,7 +181,7 @@ def request_muting(story: Story) -> Job:
 class Prepared:
     story_id: int
     spans: list[tuple[float, float]]
-    source: Path
+    source: StoredFile
     out: Path
     replaced: list[str] = field(default_factory=list)
 
@@ -200,7 +201,8 @@ class MutingJobs:
             raise jobs.NothingToDo()
         storage = get_storage()
         return Prepared(story.id, muted_spans(transcript),
-                        storage.path(story.recording.playback_key), storage.temp_path(".m4a"))
+                        storage.file(story.recording.playback_key, story_key(story)),
+                        storage.temp_path(".m4a"))
 
     def work(self, prepared: Prepared, report: jobs.Report) -> None:
         if prepared.spans:
@@ -220,7 +222,7 @@ class MutingJobs:
         if prepared.spans:
             storage = get_storage()
             key = storage.new_key("audio", "playback-redacted.m4a")
-            storage.put(prepared.out, key)
+            storage.put(prepared.out, key, story_key(story))
             track_new_file(db.session, key)
         recording.redacted_playback_key = key
         recording.redaction_pending = False

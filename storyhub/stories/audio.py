@@ -29,6 +29,8 @@ from ..decoding import Converter, decoded_chunks, open_recording
 if TYPE_CHECKING:
     import numpy as np
 
+    from ..storage import StoredFile
+
 logger = logging.getLogger(__name__)
 
 ACCEPTED_FORMATS_TEXT = "WAV, MP3, M4A/AAC, OGG/Opus, FLAC or WebM"
@@ -286,7 +288,7 @@ def _damaged() -> str:
             "plays on your device, then upload it again.")
 
 
-def _decode_mono(source: Path, start: float = 0.0,
+def _decode_mono(source: Path | StoredFile, start: float = 0.0,
                  end: float | None = None) -> tuple[np.ndarray, int]:
     """Return `source` from `start` to `end` (seconds; None: to the end) as mono, and its rate."""
     import numpy as np
@@ -326,7 +328,8 @@ def _write_m4a(audio: np.ndarray, rate: int, out: Path) -> None:
         encoder.write(None)
 
 
-def cut_clip(source: Path, out: Path, start: float, end: float, fade: float = 0.02) -> float:
+def cut_clip(source: Path | StoredFile, out: Path, start: float, end: float,
+             fade: float = 0.02) -> float:
     """Write the stretch `start`-`end` (seconds) of `source` to `out` as a mono M4A.
 
     For a quote played in a workshop: only that stretch leaves the server. A short fade at each
@@ -343,7 +346,7 @@ def cut_clip(source: Path, out: Path, start: float, end: float, fade: float = 0.
     return len(audio) / rate
 
 
-def mute_spans(source: Path, out: Path, spans: list[tuple[float, float]],
+def mute_spans(source: Path | StoredFile, out: Path, spans: list[tuple[float, float]],
                fade: float = 0.01) -> float:
     """Write `source` to `out` (mono M4A) with every stretch in `spans` (seconds) silent.
 

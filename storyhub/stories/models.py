@@ -99,6 +99,9 @@ class Story(Model):
     tags: Mapped[str] = mapped_column(String(500), default="")
     reporter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The key its files are encrypted with, wrapped by a master key (storyhub/keys.py). Erasing
+    # the story deletes it, so no copy of its files, backups included, can be read again.
+    wrapped_key: Mapped[str | None] = mapped_column(String(200))
 
     storyteller: Mapped[Storyteller] = relationship()
     site: Mapped[Site | None] = relationship()

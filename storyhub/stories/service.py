@@ -21,7 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from .. import audit, policy, signals
 from ..accounts.models import Role, User
 from ..extensions import db
-from ..storage import StorageFull, get_storage, track_new_file
+from ..keys import new_story_key, story_key
+from ..storage import StorageFull, StoredFile, get_storage, track_new_file
 from . import audio
 from .consent import Scope
 from .models import (
@@ -209,6 +210,7 @@ def create_story(new: NewStory, terms: NewConsent, upload: Path, actor: User) ->
             if existing is None:
                 raise
             raise DuplicateRecording(existing.story_id) from None
+        data_key = new_story_key(story)
         if terms.form_path is not None:
             form_key = storage.new_key("consent-forms", f"form.{form_ext}")
             temps["form"] = storage.temp_path("." + str(form_ext))
@@ -217,7 +219,7 @@ def create_story(new: NewStory, terms: NewConsent, upload: Path, actor: User) ->
             story.consent.form_key = form_key
         # Files go in last: nothing above can fail after them.
         for name, key in keys.items():
-            storage.put(temps[name], key)
+            storage.put(temps[name], key, data_key)
             track_new_file(db.session, key)
         audit.record("story.create", actor.id, "story", story.id,
                      f"scopes={','.join(sorted(s.value for s in terms.scopes))}")
@@ -250,7 +252,7 @@ def get_story(story_id: int, actor: User, action: policy.Action = policy.Action.
     return story
 
 
-def playback_path(story: Story, actor: User) -> Path:
+def playback_file(story: Story, actor: User) -> StoredFile:
     """Return the recording `actor` may listen to: whole, or muted over redacted words."""
     form = policy.require(actor, story, policy.Action.PLAY)
     if story.recording is None:
@@ -262,7 +264,7 @@ def playback_path(story: Story, actor: User) -> Path:
             raise policy.AccessDenied("The recording is being prepared with the redacted words "
                                       "muted. Try again in a minute.")
         key = recording.redacted_playback_key or key
-    return get_storage().path(key)
+    return get_storage().file(key, story_key(story))
 
 
 @dataclass

@@ -11,6 +11,7 @@ Only admins make it, and making it is audited.
 from __future__ import annotations
 
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from .. import audit, policy
 from ..accounts.models import User
 from ..audit import AuditEvent
 from ..extensions import db
+from ..keys import story_key
 from ..storage import get_storage
 from .models import Story, Storyteller
 
@@ -119,16 +121,22 @@ def build(storyteller: Storyteller, actor: User, out: Path) -> int:
             folder = f"story-{story.id}/"
             archive.writestr(folder + "story.json",
                              json.dumps(_story_record(story), indent=2))
+            data_key = story_key(story)
+
+            def add(key: str | None, name: str, data_key: bytes | None = data_key) -> None:
+                stored = storage.file(key, data_key) if key else None
+                if stored is not None and stored.exists():
+                    with stored.open() as src, archive.open(name, "w") as dst:
+                        shutil.copyfileobj(src, dst, 1024 * 1024)
+
             if story.consent is not None and story.consent.form_key:
                 key = story.consent.form_key
-                archive.write(storage.path(key), folder + "consent-form" + Path(key).suffix)
+                add(key, folder + "consent-form" + Path(key).suffix)
             recording = story.recording
             if recording is not None:
-                if recording.original_key and storage.path(recording.original_key).is_file():
-                    archive.write(storage.path(recording.original_key),
-                                  folder + "original" + Path(recording.original_key).suffix)
-                if recording.playback_key and storage.path(recording.playback_key).is_file():
-                    archive.write(storage.path(recording.playback_key), folder + "playback.m4a")
+                add(recording.original_key,
+                    folder + "original" + Path(recording.original_key or "x").suffix)
+                add(recording.playback_key, folder + "playback.m4a")
             transcript = get_transcript(story)
             if transcript is not None:
                 archive.writestr(folder + "transcript.txt", to_text(transcript, Form.FULL))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from datetime import date
 from pathlib import Path
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
@@ -21,12 +23,13 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
+from werkzeug.wsgi import wrap_file
 
 from .. import audit, policy
 from ..accounts.auth import role_required
 from ..accounts.models import Role, Site
 from ..extensions import db
-from ..storage import StorageFull, get_storage
+from ..storage import StorageFull, StoredFile, get_storage
 from . import erasure, retention, service, subject_access  # noqa: F401  (job handlers)
 from .audio import AudioRejected, format_duration
 from .consent import Scope
@@ -147,10 +150,22 @@ def starts_listening() -> bool:
     return not ranges or ranges[0][0] in (0, None)
 
 
-def send_audio(path: Path, name: str):
-    """Send an audio file for playing in the page (Range requests, never cached)."""
-    response = send_file(path, mimetype="audio/mp4", conditional=True, download_name=name,
-                         max_age=0)
+def send_audio(stored: StoredFile, name: str):
+    """Send a stored audio file for playing in the page (Range requests, never cached).
+
+    A sealed file is decrypted as it is sent, only the ranges asked for.
+    """
+    if not stored.sealed:
+        response = send_file(stored.path, mimetype="audio/mp4", conditional=True,
+                             download_name=name, max_age=0)
+    else:
+        reader = stored.open()
+        size = reader.seek(0, io.SEEK_END)
+        reader.seek(0)
+        response = Response(wrap_file(request.environ, reader), mimetype="audio/mp4",
+                            direct_passthrough=True)
+        response.content_length = size
+        response.make_conditional(request, accept_ranges=True, complete_length=size)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Disposition"] = f'inline; filename="{name}"'
     return response
@@ -174,11 +189,11 @@ def show(story_id: int):
 @role_required(*READERS)
 def audio(story_id: int):
     story = story_or_abort(story_id)
-    path = service.playback_path(story, current_user)
+    stored = service.playback_file(story, current_user)
     if starts_listening():
         audit.record("story.play", current_user.id, "story", story.id)
         db.session.commit()
-    return send_audio(path, f"story-{story.id}.m4a")
+    return send_audio(stored, f"story-{story.id}.m4a")
 
 
 def _consent_page(story, form: ConsentChangeForm, status: int = 200):

@@ -25,7 +25,7 @@ from ..database import utcnow
 from ..extensions import db
 from ..jobs import runner as jobs
 from ..jobs.models import Job, JobStatus
-from ..storage import get_storage
+from ..storage import StoredFile, get_storage
 from ..stories.models import Story
 from ..transcripts.models import Transcript
 from . import modeling
@@ -356,7 +356,7 @@ def get_run(run_id: int) -> ThemeRun:
     return run
 
 
-def quote_clip(run: ThemeRun, passage_id: int, actor) -> tuple[Path, int]:
+def quote_clip(run: ThemeRun, passage_id: int, actor) -> tuple[StoredFile, int]:
     """Return a clip of one quote's audio that `actor` may play in a workshop, and its story.
 
     Clips are cut once from the (muted) playback copy and kept beside it; they go when the
@@ -364,25 +364,30 @@ def quote_clip(run: ThemeRun, passage_id: int, actor) -> tuple[Path, int]:
     """
     import hashlib
 
+    from ..keys import story_key
     from ..stories.audio import cut_clip
-    from ..stories.service import playback_path
+    from ..stories.service import playback_file
 
     row = db.session.get(ThemePassage, (run.id, passage_id))
     if row is None:
         raise LookupError(passage_id)
     story = row.passage.story
     policy.require(actor, story, policy.Action.PLAY_CLIP)
-    source = playback_path(story, actor)
+    source = playback_file(story, actor)
     passage = row.passage
-    tag = hashlib.sha256(f"{source.name}|{passage.start:.2f}|{passage.end:.2f}".encode())
+    tag = hashlib.sha256(f"{source.key}|{passage.start:.2f}|{passage.end:.2f}".encode())
     storage = get_storage()
     key = f"{clip_folder(story.id)}/{passage.id}-{tag.hexdigest()[:12]}.m4a"
-    path = storage.path(key)
-    if not path.exists():
+    data_key = story_key(story)
+    clip = storage.file(key, data_key)
+    if not clip.exists():
         made = storage.temp_path(".m4a")
-        cut_clip(source, made, passage.start, passage.end)
-        storage.put(made, key)
-    return path, story.id
+        try:
+            cut_clip(source, made, passage.start, passage.end)
+            storage.put(made, key, data_key)
+        finally:
+            made.unlink(missing_ok=True)
+    return clip, story.id
 
 
 def clip_folder(story_id: int) -> str:

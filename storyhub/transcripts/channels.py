@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from ..decoding import Converter, decoded_chunks, open_recording
+from ..storage import StoredFile
 from .engines import SAMPLE_RATE
 
 
-def decode(path: Path, channels: int = 1) -> np.ndarray:
+def decode(path: Path | StoredFile, channels: int = 1) -> np.ndarray:
     """Return the audio at 16 kHz as float32, shaped (samples,) or (samples, channels)."""
     to_engine = Converter("flt", "mono" if channels == 1 else "stereo", SAMPLE_RATE)
     samples = bytearray()

@@ -11,13 +11,13 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select
 
-from .. import audit, policy, signals
+from .. import audit, keys, policy, signals
 from ..accounts.models import User
 from ..database import utcnow
 from ..extensions import db
 from ..jobs import runner as jobs
 from ..jobs.models import Job, JobStatus
-from ..storage import get_storage
+from ..storage import StoredFile, get_storage
 from ..stories.models import Story, StoryStatus
 from ..stories.state import StoryState, state_of
 from . import channels
@@ -82,8 +82,8 @@ class Prepared:
 
     story_id: int
     recording_id: int
-    original: Path
-    normalised: Path
+    original: StoredFile
+    normalised: StoredFile
     channels: int
     duration: float
     language: str
@@ -165,8 +165,9 @@ class TranscriptionJobs:
         recording = story.recording
         # The original may be gone (retention): the playback copy is the same speech.
         source = recording.original_key or recording.playback_key
-        return Prepared(story.id, recording.id, storage.path(source),
-                        storage.path(recording.normalised_key), recording.channels,
+        data_key = keys.story_key(story)
+        return Prepared(story.id, recording.id, storage.file(source, data_key),
+                        storage.file(recording.normalised_key, data_key), recording.channels,
                         recording.duration_seconds, _language(story),
                         EngineSettings.from_config(current_app.config), storage.root / "models")
 
