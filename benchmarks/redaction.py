@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from storyhub.redaction import (  # noqa: E402
     ADDRESS,
+    DATE,
     EMAIL,
     ID,
     NAME,
@@ -59,6 +60,8 @@ TEMPLATES = [
     ("My National Insurance number is {nino} if you need it.", ()),
     ("I was born in {place} but grew up all over.", ()),
     ("{first} from the recovery group rang me every Monday.", ()),
+    ("I was born on the {dob} and I am still here.", ()),
+    ("My date of birth is {dob_num} on the form.", ()),
 ]
 ORDINARY = [
     "Probation helped me more than I expected.",
@@ -96,6 +99,10 @@ def make_set(n: int, seed: int = 7) -> list[tuple[list[str], list[tuple[int, int
             "prison_no": (f"A{rng.randint(1000, 9999)}B{rng.choice('CDEFG')}", ID),
             "email": (f"{rng.choice(['dj', 'k.w', 'sam88'])}@example.com", EMAIL),
             "nino": (f"QQ{rng.randint(100000, 999999)}C", ID),
+            "dob": (f"{rng.randint(1, 28)}th of {rng.choice(['May', 'June', 'March'])} "
+                    f"{rng.randint(1960, 2005)}", DATE),
+            "dob_num": (f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/"
+                        f"{rng.randint(1960, 2005)}", DATE),
         }
         words: list[str] = []
         gold: list[tuple[int, int, str]] = []
@@ -135,7 +142,7 @@ def wordlists_only(words: list[str]) -> list[Suggestion]:
 
 
 def score(data, finder) -> dict[str, float]:
-    groups = {"ids": {PHONE, EMAIL, ID}, "names": {NAME}, "places": {PLACE},
+    groups = {"ids": {PHONE, EMAIL, ID, DATE}, "names": {NAME}, "places": {PLACE},
               "addresses": {ADDRESS}}
     hit = {g: 0 for g in groups}
     total = {g: 0 for g in groups}

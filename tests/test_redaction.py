@@ -12,7 +12,7 @@ from sqlalchemy import select
 from storyhub.accounts.models import Role, User
 from storyhub.extensions import db
 from storyhub.jobs.models import Job, JobStatus
-from storyhub.redaction import ADDRESS, EMAIL, ID, NAME, PHONE, PLACE, suggest
+from storyhub.redaction import ADDRESS, DATE, EMAIL, ID, NAME, PHONE, PLACE, suggest
 from storyhub.redaction.service import run_muting_job
 from storyhub.stories.audio import mute_spans
 from storyhub.stories.models import Story
@@ -197,3 +197,9 @@ def test_a_redacted_name_leaves_the_board_the_map_and_the_theme_words(app, clien
     stored = [f for f in files_holding(Path(app.instance_path), "wexquayle")
               if not f.startswith("file:storyhub.sqlite")]
     assert stored == []
+
+
+@pytest.mark.no_database
+def test_dates_of_birth_are_suggested() -> None:
+    assert found("I was born on the 3rd of May 1985 in a town.") == {"3rd of May 1985": DATE}
+    assert found("My date of birth is 12/03/1985 on the form.") == {"12/03/1985": DATE}

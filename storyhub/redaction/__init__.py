@@ -27,10 +27,10 @@ from .gazetteer import (
     TITLES,
 )
 
-NAME, PLACE, ADDRESS, PHONE, EMAIL, ID = ("[NAME]", "[PLACE]", "[ADDRESS]", "[PHONE]",
-                                          "[EMAIL]", "[ID]")
+NAME, PLACE, ADDRESS, PHONE, EMAIL, ID, DATE = ("[NAME]", "[PLACE]", "[ADDRESS]", "[PHONE]",
+                                                "[EMAIL]", "[ID]", "[DATE]")
 LABELS = {NAME: "Name", PLACE: "Place", ADDRESS: "Address", PHONE: "Phone number",
-          EMAIL: "Email address", ID: "Reference number"}
+          EMAIL: "Email address", ID: "Reference number", DATE: "Date of birth"}
 
 _EDGE = re.compile(r"^[\"'“‘(\[]+|[\"'”’)\].,;:?!…]+$")
 _EMAIL = re.compile(r"^[\w.+-]+@[\w-]+(\.[\w-]+)+$")
@@ -50,6 +50,11 @@ _CUES = (("my", "name", "is"), ("i'm", "called"), ("called",), ("named",), ("nam
                                 "girlfriend", "boyfriend", "cousin", "uncle", "auntie",
                                 "keyworker", "caseworker", "counsellor", "nurse")))
 _SENTENCE_END = re.compile(r"[.?!…]['\")\]]*$")
+_NUMERIC_DATE = re.compile(r"^\d{1,2}[/.-]\d{1,2}[/.-](\d{2}|\d{4})$")
+_BIRTH_CUES = (("born", "on"), ("date", "of", "birth"), ("dob",), ("birthday", "is"))
+_DATE_WORDS = frozenset("""january february march april may june july august september october
+november december jan feb mar apr jun jul aug sep sept oct nov dec the of st nd rd th
+is was""".split())
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,13 @@ def suggest(words: Sequence[str], rejected: Iterable[str] = (),
                 return after
         return None
 
+    def cue_at_any(i: int, cues) -> int | None:
+        """Return where the words after a cue start (whatever they are), or None."""
+        for cue in cues:
+            if tuple(lower[i:i + len(cue)]) == cue and i + len(cue) < n_words:
+                return i + len(cue)
+        return None
+
     def add(first: int, last: int, label: str, why: str) -> None:
         if any(i in taken for i in range(first, last + 1)):
             return
@@ -149,7 +161,22 @@ def suggest(words: Sequence[str], rejected: Iterable[str] = (),
         if not word:
             i += 1
             continue
-        if _EMAIL.match(word):
+        if _NUMERIC_DATE.match(word):
+            add(i, i, DATE, "looks like a date")
+        elif (after := cue_at_any(i, _BIRTH_CUES)) is not None:
+            last = after - 1
+            while last + 1 < n_words and last - after < 6 and (
+                    lower[last + 1] in _DATE_WORDS or re.match(r"^\d{1,4}(st|nd|rd|th)?$",
+                                                               lower[last + 1])):
+                last += 1
+            while last >= after and lower[last] in ("the", "of", "is", "was"):
+                last -= 1
+            while after <= last and lower[after] in ("the", "of", "is", "was"):
+                after += 1
+            if last >= after:
+                add(after, last, DATE, f"follows “{' '.join(plain[i:after])}”")
+            i = max(i, last)
+        elif _EMAIL.match(word):
             add(i, i, EMAIL, "looks like an email address")
         elif any(p.match(word) for p in _ID_PATTERNS):
             add(i, i, ID, "looks like a reference number")

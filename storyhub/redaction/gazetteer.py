@@ -90,6 +90,7 @@ where which while who why will with would you your yes yeah um uh er okay ok rig
 told asked helped help called named name week month year today day night morning every
 again always officer mate friend mum dad sister brother son daughter wife husband partner
 group appointment appointments probation prison hostel court job work house flat room
+first second third last next new old big little good best nice safe quiet
 """)
 
 # Phrases after which the next word is a place.

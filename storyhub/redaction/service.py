@@ -50,13 +50,24 @@ def _words(transcript: Transcript) -> list[Word]:
     return [w for seg in transcript.segments for w in seg.words]
 
 
+def known_names(story: Story) -> list[str]:
+    """Names StoryHub already knows: the storyteller's stored real name and staff accounts'."""
+    names = []
+    identity = story.storyteller.identity
+    if identity is not None:
+        names += identity.real_name.split()
+    for display in db.session.scalars(select(User.display_name)):
+        names += [part for part in display.split() if len(part) > 2]
+    return names
+
+
 def offers(story: Story, actor: User) -> list[Offer]:
     """Return the redactions StoryHub suggests for the story's transcript, not yet decided."""
     transcript = _editable(story, actor)
     words = _words(transcript)
     settings = current_app.config
     found = suggest([w.text for w in words], transcript.redaction_rejected or [],
-                    settings.get("REDACTION_EXTRA_NAMES", ()),
+                    [*settings.get("REDACTION_EXTRA_NAMES", ()), *known_names(story)],
                     settings.get("REDACTION_EXTRA_PLACES", ()))
     result = []
     for s in found:
