@@ -23,6 +23,7 @@ EXPECTED_ACCESS: dict[str, set[Role]] = {
     "admin.new_user": {A},
     "admin.reset_password": {A},
     "admin.sites": {A},
+    "admin.site_terms": {A},
     "admin.users": {A},
     "stories.audio": STORY_WORKERS,
     "stories.index": STORY_WORKERS,

@@ -203,3 +203,28 @@ def test_a_redacted_name_leaves_the_board_the_map_and_the_theme_words(app, clien
 def test_dates_of_birth_are_suggested() -> None:
     assert found("I was born on the 3rd of May 1985 in a town.") == {"3rd of May 1985": DATE}
     assert found("My date of birth is 12/03/1985 on the form.") == {"12/03/1985": DATE}
+
+
+def test_an_admin_adds_a_sites_local_names_and_they_are_suggested(app, client, auth):
+    from storyhub.accounts.models import Site
+    from storyhub.redaction.service import local_terms
+
+    auth.login_as(Role.ADMIN)
+    client.post("/admin/sites", data={"name": "Northgate office"})
+    with app.app_context():
+        site = db.session.scalar(select(Site).where(Site.name == "Northgate office"))
+        site_id = site.id
+    page = client.get("/admin/sites").get_data(as_text=True)
+    assert f"/admin/sites/{site_id}/terms" in page and "Local names to redact" in page
+    response = client.post(f"/admin/sites/{site_id}/terms", data={
+        f"site{site_id}-local_terms": "Ferncliffe Estate\n\n  Harbour House hostel  \n"})
+    assert response.status_code == 302
+    with app.app_context():
+        site = db.session.get(Site, site_id)
+        assert site.term_list == ["Ferncliffe Estate", "Harbour House hostel"]
+        words = local_terms(Story(site=site))
+        assert {"ferncliffe", "harbour"} <= set(words) and "estate" not in words
+        text = "I stayed at Harbour House for a month, then Ferncliffe Estate."
+        labels = {s.text: s.label for s in suggest(text.split(), extra_places=words)}
+        assert labels.get("Harbour House") or labels.get("Harbour")
+        assert "Ferncliffe Estate" in labels or "Ferncliffe" in labels

@@ -1,7 +1,14 @@
 """Forms for signing in and managing accounts."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SelectField, StringField, SubmitField
+from wtforms import (
+    BooleanField,
+    PasswordField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length
 
@@ -68,6 +75,14 @@ class SiteForm(FlaskForm):
     name = StringField("Site name", validators=[DataRequired(), Length(max=120)],
                        description="e.g. the probation office, hostel or project.")
     submit = SubmitField("Add site")
+
+
+class SiteTermsForm(FlaskForm):
+    local_terms = TextAreaField(
+        "Local names to redact", validators=[Length(max=5000)],
+        description="Offices, estates, hostels, streets and people known locally: one per "
+                    "line. They are suggested for redaction in this site's stories.")
+    submit = SubmitField("Save local names")
 
 
 class ResetPasswordForm(NewPasswordMixin, FlaskForm):

@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..database import utcnow, value_enum
@@ -44,9 +44,15 @@ class Site(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
+    # Local names to redact in this site's stories (offices, estates, hostels), one per line.
+    local_terms: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     def __repr__(self) -> str:
         return f"<Site {self.id}>"
+
+    @property
+    def term_list(self) -> list[str]:
+        return [line.strip() for line in self.local_terms.splitlines() if line.strip()]
 
 
 class User(UserMixin, Model):

@@ -13,7 +13,7 @@ from sqlalchemy import Select, select
 from .. import audit
 from ..accounts import service
 from ..accounts.auth import role_required
-from ..accounts.forms import NewUserForm, ResetPasswordForm, SiteForm, UserForm
+from ..accounts.forms import NewUserForm, ResetPasswordForm, SiteForm, SiteTermsForm, UserForm
 from ..accounts.models import Role, Site, User
 from ..audit import AuditEvent
 from ..extensions import db
@@ -192,4 +192,28 @@ def sites():
                   "success")
             return redirect(url_for("admin.sites"))
     all_sites = db.session.scalars(select(Site).order_by(Site.name)).all()
-    return render_template("admin/sites.html", form=form, sites=all_sites)
+    terms = {}
+    for site in all_sites:
+        terms[site.id] = SiteTermsForm(prefix=f"site{site.id}", local_terms=site.local_terms)
+    return render_template("admin/sites.html", form=form, sites=all_sites, terms=terms)
+
+
+@bp.route("/sites/<int:site_id>/terms", methods=["POST"])
+@role_required(Role.ADMIN)
+def site_terms(site_id: int):
+    site = db.session.get(Site, site_id)
+    if site is None:
+        abort(404)
+    form = SiteTermsForm(prefix=f"site{site.id}")
+    if form.validate_on_submit():
+        site.local_terms = "\n".join(line.strip() for line in
+                                     (form.local_terms.data or "").splitlines() if line.strip())
+        audit.record("site.terms", current_user.id, "site", site.id,
+                     detail=f"{len(site.term_list)} local names")
+        db.session.commit()
+        flash(f"Local names for “{site.name}” saved.", "success")
+    else:
+        for errors in form.errors.values():
+            for error in errors:
+                flash(error, "error")
+    return redirect(url_for("admin.sites"))

@@ -61,6 +61,17 @@ def known_names(story: Story) -> list[str]:
     return names
 
 
+def local_terms(story: Story) -> list[str]:
+    """The words of the story's site's local names (estates, hostels, offices)."""
+    from . import gazetteer
+
+    if story.site is None:
+        return []
+    words = [bare(w).lower() for term in story.site.term_list for w in term.split()]
+    return [w for w in words if w and w not in gazetteer.FUNCTION_WORDS
+            and w not in gazetteer.NOT_PERSONAL and w not in gazetteer.STREET_WORDS]
+
+
 def offers(story: Story, actor: User) -> list[Offer]:
     """Return the redactions StoryHub suggests for the story's transcript, not yet decided."""
     transcript = _editable(story, actor)
@@ -68,7 +79,7 @@ def offers(story: Story, actor: User) -> list[Offer]:
     settings = current_app.config
     found = suggest([w.text for w in words], transcript.redaction_rejected or [],
                     [*settings.get("REDACTION_EXTRA_NAMES", ()), *known_names(story)],
-                    settings.get("REDACTION_EXTRA_PLACES", ()))
+                    [*settings.get("REDACTION_EXTRA_PLACES", ()), *local_terms(story)])
     result = []
     for s in found:
         covered = words[s.first:s.last + 1]
