@@ -24,7 +24,7 @@ from storyhub.stories.erasure import run_erasure_job
 from storyhub.stories.models import Story, StorytellerIdentity
 from storyhub.themes.models import Passage, ThemePassage, ThemeRun
 from storyhub.transcripts import service as transcripts
-from storyhub.transcripts.models import Transcript
+from storyhub.transcripts.models import Segment, Transcript
 
 from .test_themes import run_now
 from .workers import FAST_JOBS
@@ -334,3 +334,39 @@ def test_subject_access_zip_holds_everything_about_the_storyteller(app, client, 
 
         tmp = get_storage().tmp
         assert tmp.is_dir() and not list(tmp.glob("*.zip"))
+
+
+@pytest.mark.parametrize("state", ["withdrawn", "overdue"])
+def test_every_transcript_route_refuses_a_withdrawn_or_overdue_story(app, client, auth,
+                                                                     corpus_instance, state):
+    from datetime import date, datetime, timedelta
+
+    story_id = corpus_instance.data["ids"]["drugs-3"]
+    with app.app_context():
+        story = db.session.get(Story, story_id)
+        segment_id = transcripts.get_transcript(story).segments[0].id
+        if state == "withdrawn":
+            story.consent.withdrawn_at = datetime(2026, 1, 2, 10, 0)
+        else:
+            story.consent.review_on = date.today() - timedelta(days=1)
+        db.session.commit()
+    expected = "withdrew their consent" if state == "withdrawn" else "due for review"
+    auth.login("corpus-reporter", "corpus reporter pass")  # the reporter who gathered it
+    base = f"/stories/{story_id}"
+    reads = [f"{base}/transcript"] + [f"{base}/transcript.{fmt}"
+                                      for fmt in ("txt", "vtt", "srt", "json")]
+    writes = [(f"{base}/transcript/segments/{segment_id}", {"text": "changed"}),
+              (f"{base}/transcript/speakers", {"speaker-S1": "Someone"}),
+              (f"{base}/transcript/review", {}),
+              (f"{base}/transcript/redactions/phrase", {"phrase": "the", "label": "[NAME]"})]
+    for url in reads:
+        response = client.get(url)
+        assert response.status_code == 403, url
+        assert expected in response.get_data(as_text=True), url
+    for url, data in writes:
+        response = client.post(url, data=data)
+        assert response.status_code == 403, url
+        assert expected in response.get_data(as_text=True), url
+    with app.app_context():
+        segment = db.session.get(Segment, segment_id)
+        assert segment.text != "changed"
