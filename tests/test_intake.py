@@ -1031,3 +1031,18 @@ def test_master_key_rotation_keeps_every_story_readable(app, client, add_story, 
     app.extensions["storyhub.master_keys"] = sealed.load_master_keys(entry)  # old one gone
     assert play(client, story_id).status_code == 200
     assert old.current_id != new_id
+
+
+def test_redaction_before_transcription_says_why(app, client, add_story):
+    story_id = add_story()
+    for url, data in ((f"/stories/{story_id}/transcript/redactions",
+                       {"offer": "1-2-[NAME]", "decision": "accept"}),
+                      (f"/stories/{story_id}/transcript/redactions/phrase",
+                       {"phrase": "hello", "label": "[NAME]"}),
+                      (f"/stories/{story_id}/transcript/redactions/undo", {"words": "1,2"})):
+        response = client.post(url, data=data, follow_redirects=True)
+        assert response.status_code == 200, url
+        assert "has not been transcribed yet" in response.get_data(as_text=True), url
+    bad = client.post(f"/stories/{story_id}/transcript/redactions/undo", data={"words": "x"})
+    assert bad.status_code == 400
+    assert client.get("/themes/runs/999/passages/1/clip.m4a").status_code == 404

@@ -255,11 +255,14 @@ def workshop_clip(run_id: int, passage_id: int):
     The clip is cut on the server, from the copy muted over redacted words: the rest of the
     recording never leaves it.
     """
-    path, story_id = service.quote_clip(run_or_abort(run_id), passage_id, current_user)
+    try:
+        clip, story_id = service.quote_clip(run_or_abort(run_id), passage_id, current_user)
+    except LookupError:
+        abort(404)
     if starts_listening():
         audit.record("quote.play", current_user.id, "story", story_id)
         db.session.commit()
-    return send_audio(path, f"quote-{passage_id}.m4a")
+    return send_audio(clip, f"quote-{passage_id}.m4a")
 
 
 @bp.route("/vendor/plotly.min.js")

@@ -92,18 +92,23 @@ def redactions(story_id: int):
     """Accept the ticked suggestions, or say they are not personal."""
     story = story_or_abort(story_id, policy.Action.EDIT)
     chosen = request.form.getlist("offer")
-    if not chosen:
-        flash("Tick at least one suggestion first.", "error")
-    elif request.form.get("decision") == "reject":
-        count = redaction.reject(story, current_user, chosen)
-        db.session.commit()
-        flash(f"{count} suggestion{'s' if count != 1 else ''} kept as said, and not "
-              "suggested again.", "success")
-    else:
-        count = redaction.accept(story, current_user, chosen)
-        db.session.commit()
-        flash(f"Redacted {count} word{'s' if count != 1 else ''}. Others now read a label "
-              "instead, and the recording is being prepared with them muted.", "success")
+    try:
+        if not chosen:
+            flash("Tick at least one suggestion first.", "error")
+        elif request.form.get("decision") == "reject":
+            count = redaction.reject(story, current_user, chosen)
+            db.session.commit()
+            flash(f"{count} suggestion{'s' if count != 1 else ''} kept as said, and not "
+                  "suggested again.", "success")
+        else:
+            count = redaction.accept(story, current_user, chosen)
+            db.session.commit()
+            flash(f"Redacted {count} word{'s' if count != 1 else ''}. Others now read a label "
+                  "instead, and the recording is being prepared with them muted.", "success")
+    except service.TranscriptError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("stories.show", story_id=story.id))
     return redirect(url_for("transcripts.editor", story_id=story.id) + "#redaction")
 
 
@@ -132,7 +137,11 @@ def unredact(story_id: int):
         ids = [int(i) for i in request.form.get("words", "").split(",") if i.strip()]
     except ValueError:
         abort(400)
-    count = redaction.unredact(story, current_user, ids)
+    try:
+        count = redaction.unredact(story, current_user, ids)
+    except service.TranscriptError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("stories.show", story_id=story.id))
     db.session.commit()
     flash(f"{count} word{'s' if count != 1 else ''} shown again.", "success")
     return redirect(url_for("transcripts.editor", story_id=story.id) + "#redaction")
