@@ -9,6 +9,7 @@ sealed with its own data key as they go in (`put(..., data_key=)`), and read bac
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import re
@@ -33,8 +34,9 @@ class StoredFile:
     def __init__(self, path: Path, key: str, data_key: bytes | None):
         self.path, self.key, self.data_key = path, key, data_key
 
-    @property
+    @functools.cached_property
     def sealed(self) -> bool:
+        """Whether the file on disk is sealed (its header is read once)."""
         from . import sealed
 
         return sealed.is_sealed(self.path)
@@ -52,12 +54,6 @@ class StoredFile:
             raise sealed.KeyDestroyed("This file's key is gone: it cannot be read.")
         return io.BufferedReader(sealed.open_sealed(self.path, self.data_key, self.key),
                                  buffer_size=256 * 1024)
-
-    def size(self) -> int:
-        if not self.sealed:
-            return self.path.stat().st_size
-        with self.open() as fh:
-            return fh.seek(0, io.SEEK_END)
 
     def read_bytes(self) -> bytes:
         with self.open() as fh:

@@ -74,7 +74,10 @@ def local_terms(story: Story) -> list[str]:
 
 def offers(story: Story, actor: User) -> list[Offer]:
     """Return the redactions StoryHub suggests for the story's transcript, not yet decided."""
-    transcript = _editable(story, actor)
+    return _offers(story, _editable(story, actor))
+
+
+def _offers(story: Story, transcript: Transcript) -> list[Offer]:
     words = _words(transcript)
     settings = current_app.config
     found = suggest([w.text for w in words], transcript.redaction_rejected or [],
@@ -111,7 +114,7 @@ def _changed(story: Story, transcript: Transcript) -> None:
 def accept(story: Story, actor: User, values: list[str]) -> int:
     """Redact the offered suggestions named by `values`; return how many words were redacted."""
     transcript = _editable(story, actor)
-    by_value = {offer.value: offer for offer in offers(story, actor)}
+    by_value = {offer.value: offer for offer in _offers(story, transcript)}
     words = {w.id: w for w in _words(transcript)}
     count = 0
     for value in values:
@@ -126,7 +129,7 @@ def accept(story: Story, actor: User, values: list[str]) -> int:
 def reject(story: Story, actor: User, values: list[str]) -> int:
     """Remember that the named suggestions are not personal; return how many."""
     transcript = _editable(story, actor)
-    by_value = {offer.value: offer for offer in offers(story, actor)}
+    by_value = {offer.value: offer for offer in _offers(story, transcript)}
     keys = [by_value[v].suggestion.key for v in values if v in by_value]
     if keys:
         transcript.redaction_rejected = sorted(set(transcript.redaction_rejected or []) |
@@ -244,7 +247,7 @@ class MutingJobs:
         if prepared.spans:
             storage = get_storage()
             key = storage.new_key("audio", "playback-redacted.m4a")
-            storage.put(prepared.out, key, story_key(story))
+            storage.put(prepared.out, key, prepared.source.data_key)
             track_new_file(db.session, key)
         recording.redacted_playback_key = key
         recording.redaction_pending = False

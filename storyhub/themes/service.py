@@ -364,7 +364,6 @@ def quote_clip(run: ThemeRun, passage_id: int, actor) -> tuple[StoredFile, int]:
     """
     import hashlib
 
-    from ..keys import story_key
     from ..stories.audio import cut_clip
     from ..stories.service import playback_file
 
@@ -378,7 +377,7 @@ def quote_clip(run: ThemeRun, passage_id: int, actor) -> tuple[StoredFile, int]:
     tag = hashlib.sha256(f"{source.key}|{passage.start:.2f}|{passage.end:.2f}".encode())
     storage = get_storage()
     key = f"{clip_folder(story.id)}/{passage.id}-{tag.hexdigest()[:12]}.m4a"
-    data_key = story_key(story)
+    data_key = source.data_key  # the story's key, unwrapped once for its playback copy
     clip = storage.file(key, data_key)
     if not clip.exists():
         made = storage.temp_path(".m4a")
