@@ -27,7 +27,7 @@ from sqlalchemy import ColumnElement, false, true
 
 from .accounts.models import Role
 from .stories.consent import Scope
-from .stories.models import Story
+from .stories.models import Consent, Story
 
 if TYPE_CHECKING:
     from .accounts.models import User
@@ -45,7 +45,9 @@ class Action(enum.StrEnum):
     ANALYSE = "analyse"  # include it in theme runs, show its passages on theme pages
     QUOTE = "quote"  # quote it on the theme board and in workshop packs
     PLAY_CLIP = "play_clip"  # play a quote's stretch of audio in a workshop
-    LIBRARY = "library"  # show it in the staff library
+    LIBRARY = "library"  # show it in the staff library: card, redacted transcript, search
+    LIBRARY_LISTEN = "library_listen"  # hear it (muted over redacted words) in the library
+    CURATE = "curate"  # write its library summary, pick highlights, approve or retire it
     CONSENT = "consent"  # record a change to consent: narrow, renew or withdraw it
     ERASE = "erase"  # erase everything held about the story
     SUBJECT_ACCESS = "subject_access"  # export everything held about its storyteller
@@ -87,7 +89,11 @@ NEEDS_SCOPE: dict[Action, tuple[str, ...]] = {
     Action.ANALYSE: ("transcribe_analyse",),
     Action.QUOTE: ("transcribe_analyse", "quote_in_packs"),
     Action.PLAY_CLIP: ("transcribe_analyse", "play_in_workshops"),
-    Action.LIBRARY: ("staff_library",),
+    # The library shows the transcript, so it needs transcription as well; a voice can be
+    # recognised, so hearing it there also needs the storyteller's word that it may be played.
+    Action.LIBRARY: ("transcribe_analyse", "staff_library"),
+    Action.LIBRARY_LISTEN: ("transcribe_analyse", "staff_library", "play_in_workshops"),
+    Action.CURATE: ("transcribe_analyse", "staff_library"),
     Action.CONSENT: (),
     Action.ERASE: (),
     Action.SUBJECT_ACCESS: (),
@@ -97,6 +103,7 @@ NEEDS_SCOPE: dict[Action, tuple[str, ...]] = {
 GATHERERS = frozenset({Role.REPORTER, Role.FACILITATOR, Role.ADMIN})
 CORRECTORS = frozenset({Role.REPORTER, Role.FACILITATOR})
 SHAPERS = frozenset({Role.FACILITATOR, Role.ADMIN})
+READERS_OF_LIBRARY = frozenset({Role.STAFF, Role.FACILITATOR, Role.ADMIN})
 ROLES: dict[Action, frozenset[Role]] = {
     Action.SEE: GATHERERS,
     Action.READ: GATHERERS,
@@ -107,7 +114,9 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.ANALYSE: SHAPERS,
     Action.QUOTE: SHAPERS,
     Action.PLAY_CLIP: SHAPERS,
-    Action.LIBRARY: frozenset(Role),
+    Action.LIBRARY: READERS_OF_LIBRARY,
+    Action.LIBRARY_LISTEN: READERS_OF_LIBRARY,
+    Action.CURATE: frozenset({Role.FACILITATOR}),
     Action.CONSENT: GATHERERS,
     Action.ERASE: frozenset({Role.ADMIN}),
     Action.SUBJECT_ACCESS: frozenset({Role.ADMIN}),
@@ -115,6 +124,9 @@ ROLES: dict[Action, frozenset[Role]] = {
 # Actions that need the story whole, whoever asks: transcription hears the recording, erasure
 # and subject access reach everything held.
 WHOLE = frozenset({Action.TRANSCRIBE, Action.ERASE, Action.SUBJECT_ACCESS})
+# Actions that show a story only in the staff library, and only once a facilitator approved it:
+# always redacted, whoever asks (the library is the same for everyone who reads it).
+IN_LIBRARY = frozenset({Action.LIBRARY, Action.LIBRARY_LISTEN})
 # Actions still allowed once consent is withdrawn or past its review date.
 AFTER_WITHDRAWAL = frozenset({Action.SEE, Action.ERASE, Action.SUBJECT_ACCESS})
 WHILE_OVERDUE = AFTER_WITHDRAWAL | {Action.CONSENT}
@@ -124,6 +136,8 @@ REFUSALS = {
     Action.TRANSCRIBE: "transcribed", Action.PLAY: "played", Action.ANALYSE: "analysed",
     Action.QUOTE: "quoted in workshop packs", Action.PLAY_CLIP: "played in workshops",
     Action.LIBRARY: "shown in the staff library", Action.CONSENT: "changed",
+    Action.LIBRARY_LISTEN: "played in the staff library",
+    Action.CURATE: "shown in the staff library",
 }
 
 
@@ -147,6 +161,22 @@ def visible(actor: User) -> ColumnElement[bool]:
     if actor.role is not Role.REPORTER or actor.all_sites:
         return true()
     return (Story.reporter_id == actor.id) | (Story.site_id == actor.site_id)
+
+
+def library_filter(actor: User | None, action: Action = Action.LIBRARY,
+                   today: date | None = None) -> ColumnElement[bool]:
+    """Return a filter on Consent (the caller joins it) for `decide`'s answer to a library action.
+
+    Lists and searches over thousands of stories ask in SQL; curation is the caller's to join.
+    """
+    if action not in IN_LIBRARY or (actor is not None and actor.role not in ROLES[action]):
+        return false()
+    today = today or date.today()
+    condition = Consent.withdrawn_at.is_(None) & (
+        Consent.review_on.is_(None) | (Consent.review_on >= today))
+    for scope in NEEDS_SCOPE[action]:
+        condition = condition & getattr(Consent, scope).is_(True)
+    return condition
 
 
 def _consent_refusal(story: Story, action: Action, today: date,
@@ -176,8 +206,12 @@ def _consent_refusal(story: Story, action: Action, today: date,
 
 
 def decide(actor: User | None, story: Story, action: Action,
-           today: date | None = None) -> Decision:
-    """Return whether `actor` (None: StoryHub itself) may do `action` to `story`, and how."""
+           today: date | None = None, *, curated: bool = False) -> Decision:
+    """Return whether `actor` (None: StoryHub itself) may do `action` to `story`, and how.
+
+    `curated`: a facilitator approved the story for the staff library (and did not retire it);
+    people see a story in the library only then. The library feature knows, and says so.
+    """
     today = today or date.today()
     if actor is not None:
         if actor.role not in ROLES[action]:
@@ -187,11 +221,13 @@ def decide(actor: User | None, story: Story, action: Action,
     # The reporter who gathered a story may play it back until consent is withdrawn, to check
     # it, even before the storyteller agreed to it being transcribed.
     own_playback = action is Action.PLAY and gathered_by(actor, story)
-    if action is Action.LIBRARY and actor is not None and actor.role is not Role.STAFF:
-        return Decision(Form.NONE, "The staff library is for probation staff.")
+    if action in IN_LIBRARY and actor is not None and not curated:
+        return Decision(Form.NONE, "This story is not in the staff library.")
     reason = _consent_refusal(story, action, today, own_playback)
     if reason is not None:
         return Decision(Form.NONE, reason)
+    if action in IN_LIBRARY:
+        return Decision(Form.REDACTED)
     if action in WHOLE or gathered_by(actor, story):
         # The reporter who gathered the story heard it all anyway.
         return Decision(Form.FULL)
