@@ -26,12 +26,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault("SQLALCHEMY_DATABASE_URI",
                           config.database_uri(app.config["DATABASE_URL"], app.instance_path))
     app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_UPLOAD_MB"]) * 1024 * 1024
+    proxies = int(app.config["TRUSTED_PROXIES"] or 0)
+    if proxies > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Only that many X-Forwarded-* entries, set by our own proxies, are believed.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
     from . import audit, database, jobs, keys, security, storage  # noqa: F401  (audit: its model)
     from .accounts import auth
     from .accounts import models as _accounts_models  # noqa: F401
     from .extensions import csrf, db, limiter, migrate
     from .jobs import models as _jobs_models  # noqa: F401
+    from .library import models as _library_models  # noqa: F401
+    from .packs import models as _packs_models  # noqa: F401
     from .stories import models as _stories_models  # noqa: F401
     from .themes import models as _themes_models  # noqa: F401
     from .transcripts import models as _transcripts_models  # noqa: F401
@@ -50,6 +58,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .accounts.views import bp as accounts_bp
     from .admin.views import bp as admin_bp
     from .home.views import bp as home_bp
+    from .library.views import bp as library_bp
     from .stories.views import bp as stories_bp
     from .themes.views import bp as themes_bp
     from .transcripts.views import bp as transcripts_bp
@@ -60,6 +69,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(stories_bp)
     app.register_blueprint(transcripts_bp)
     app.register_blueprint(themes_bp)
+    app.register_blueprint(library_bp)
 
     from .themes import warmup
 

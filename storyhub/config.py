@@ -21,7 +21,14 @@ DEFAULTS: dict[str, Any] = {
     "WTF_CSRF_TIME_LIMIT": 8 * 3600,
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_HEADERS_ENABLED": True,
-    "LOGIN_RATE_LIMIT": "10 per 15 minutes",
+    # Sign-in limits (accounts/limits.py): wrong passwords per address for accounts its browsers
+    # have not signed in with before; per account, a few free, then a doubling wait.
+    "LOGIN_RATE_LIMIT": "50 per 15 minutes",
+    "LOGIN_ACCOUNT_FREE_ATTEMPTS": 5,
+    "LOGIN_ACCOUNT_DELAY_SECONDS": 30,
+    "LOGIN_ACCOUNT_MAX_DELAY_SECONDS": 15 * 60,
+    # How many proxies in front of StoryHub set X-Forwarded-For/-Proto (0: none, trust nothing).
+    "TRUSTED_PROXIES": 0,
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "MAX_UPLOAD_MB": 500,
     "MAX_AUDIO_HOURS": 3.0,

@@ -19,9 +19,9 @@ ROLE_CHOICES = [SelectChoice(role.value, label) for role, label in ROLE_LABELS.i
 
 
 class LoginForm(FlaskForm):
-    username = StringField("Username", validators=[DataRequired()],
+    username = StringField("Username", validators=[DataRequired(), Length(max=200)],
                            render_kw={"autocomplete": "username", "autocapitalize": "none"})
-    password = PasswordField("Password", validators=[DataRequired()],
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)],
                              render_kw={"autocomplete": "current-password"})
     submit = SubmitField("Sign in")
 

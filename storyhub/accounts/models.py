@@ -86,3 +86,18 @@ class User(UserMixin, Model):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.role.value}>"
+
+
+class SignInCounter(Model):
+    """Recent password checks for one account, address or browser (see accounts/limits.py).
+
+    The key is a hash, so the table holds no username or address. Times are Unix seconds.
+    """
+
+    __tablename__ = "sign_in_counters"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hits: Mapped[int]
+    not_before: Mapped[float]
+    expires_at: Mapped[float] = mapped_column(index=True)
+    version: Mapped[int]

@@ -74,11 +74,13 @@ def authenticate(username: str, password: str) -> User | None:
     if user is None:
         with contextlib.suppress(VerificationError):
             hasher.verify(_DUMMY_HASH, password)
+        logger.info("Sign-in failed: no account has that username")
         return None
     try:
         hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         audit.record("login.failed", None, "user", user.id)
+        logger.info("Sign-in failed: wrong password for user %s", user.id)
         return None
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)

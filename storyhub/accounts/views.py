@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import hmac
+import math
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_user, logout_user
 
-from ..extensions import db, limiter
-from . import service, setup
+from ..extensions import db
+from . import limits, service, setup
 from .auth import any_signed_in
 from .forms import ChangePasswordForm, LoginForm, SetupForm
 from .models import Role
@@ -25,25 +36,34 @@ def _safe_next(target: str | None) -> str:
     return url_for("home.index")
 
 
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
+def _too_many(template: str, form, exc: limits.TooManyAttempts):
+    flash(str(exc), "error")
+    response = make_response(render_template(template, form=form), 429)
+    response.headers["Retry-After"] = str(max(1, math.ceil(exc.wait)))
+    return response
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"],
-               deduct_when=lambda response: response.status_code != 302,
-               error_message="Too many sign-in attempts.")
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("home.index"))
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        user = service.authenticate(form.username.data, form.password.data)
+        # Only a real password check counts: an invalid form (no CSRF token) never gets here.
+        username = service.normalise_username(form.username.data)
+        try:
+            check = limits.begin_sign_in(username)
+        except limits.TooManyAttempts as exc:
+            return _too_many("accounts/login.html", form, exc)
+        user = service.authenticate(username, form.password.data)
         db.session.commit()
+        check.finish(user is not None)
         if user is not None:
             login_user(user)
-            return redirect(_safe_next(request.args.get("next")))
+            response = redirect(_safe_next(request.args.get("next")))
+            limits.remember_browser(response, username)
+            return response
         flash("That username and password do not match an active account. "
               "Check them and try again.", "error")
         status = 401
@@ -67,7 +87,13 @@ def logout():
 def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
-        if not service.verify_password(current_user, form.current_password.data):
+        try:
+            check = limits.begin_password_check(current_user.id)
+        except limits.TooManyAttempts as exc:
+            return _too_many("accounts/change_password.html", form, exc)
+        correct = service.verify_password(current_user, form.current_password.data)
+        check.finish(correct)
+        if not correct:
             form.current_password.errors.append("That is not your current password.")
         else:
             try:

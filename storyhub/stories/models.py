@@ -70,6 +70,9 @@ class Storyteller(Model):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     role: Mapped[StorytellerRole] = mapped_column(value_enum(StorytellerRole, "storyteller_role"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The site whose reporters may add stories under this code (see stories.service).
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id", ondelete="SET NULL"),
+                                                index=True)
     identity: Mapped[StorytellerIdentity | None] = relationship(
         back_populates="storyteller", cascade="all, delete-orphan", uselist=False)
 
