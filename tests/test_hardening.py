@@ -186,3 +186,64 @@ def test_current_password_on_the_change_page_is_limited(app, client, auth):
     refused = change(PASSWORD)
     assert refused.status_code == 429
     assert "wrong current password too many times" in refused.get_data(as_text=True)
+
+
+# --- Password policy --------------------------------------------------------------------
+
+# (password, what the refusal must say); the username is "rita", the name "Rita Jones".
+WEAK = [
+    ("aaaaaaaaaa", "one character or a short pattern repeated"),
+    ("1234567890", "keys or letters in order"),
+    ("qwertyuiop", "keys or letters in order"),
+    ("1q2w3e4r5t", "keys or letters in order"),
+    ("password12", "a common password"),
+    ("P@ssw0rd2024", "a common password"),
+    ("Liverpool123!", "a common password"),
+    ("rita", "at least 10 characters"),
+    ("rita123456", "your username or name"),
+    ("ritajones1", "too close to your username or name"),
+]
+STRONG = [PASSWORD, "a brand new passphrase", "Tr0ub4dor&3", "my dog likes long walks"]
+
+
+@pytest.mark.parametrize(("password", "why"), WEAK)
+def test_easily_guessed_passwords_are_refused_saying_why(password, why):
+    from storyhub.accounts.passwords import weakness
+
+    assert why in (weakness(password, "rita", "Rita Jones") or "")
+
+
+@pytest.mark.parametrize("password", STRONG)
+def test_passphrases_are_accepted(password):
+    from storyhub.accounts.passwords import weakness
+
+    assert weakness(password, "rita", "Rita Jones") is None
+
+
+def test_common_password_list_ships_with_the_app():
+    from storyhub.accounts.passwords import common_passwords
+
+    listed = common_passwords()
+    assert len(listed) > 1000 and {"123456", "password", "qwerty", "iloveyou"} <= listed
+
+
+def test_weak_passwords_are_refused_wherever_passwords_are_set(app, client, auth, runner):
+    admin_id = auth.login_as(Role.ADMIN, username="ada")
+    new_user = client.post("/admin/users/new", data={
+        "username": "newbie", "display_name": "New Person", "role": "reporter", "site": "0",
+        "new_password": "qwertyuiop", "confirm": "qwertyuiop"})
+    assert "keys or letters in order" in new_user.get_data(as_text=True)
+    changed = client.post("/account/password", data={
+        "current_password": PASSWORD, "new_password": "password12", "confirm": "password12"})
+    assert "a common password" in changed.get_data(as_text=True)
+    reset = client.post(f"/admin/users/{admin_id}/password", data={
+        "new_password": "ada1234567", "confirm": "ada1234567"}, follow_redirects=True)
+    assert "your username or name" in reset.get_data(as_text=True)
+    result = runner.invoke(args=["create-user", "carl", "--role", "staff", "--password-stdin"],
+                           input="aaaaaaaaaa\n")
+    assert result.exit_code != 0 and "one character or a short pattern repeated" in \
+        result.output
+    from storyhub.accounts.models import User
+
+    with app.app_context():
+        assert {u.username for u in db.session.scalars(select(User))} == {"ada"}

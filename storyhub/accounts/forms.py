@@ -30,7 +30,8 @@ class NewPasswordMixin:
     new_password = PasswordField(
         "New password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH)],
         description=f"At least {MIN_PASSWORD_LENGTH} characters. A short sentence is easy to "
-                    "remember and hard to guess.",
+                    "remember and hard to guess; common passwords, runs of keys and your own "
+                    "name are refused.",
         render_kw={"autocomplete": "new-password"})
     confirm = PasswordField("Type the new password again",
                             validators=[DataRequired(), EqualTo("new_password",

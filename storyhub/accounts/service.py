@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from .. import audit
 from ..database import utcnow
 from ..extensions import db
+from . import passwords
 from .models import Role, Site, User, new_session_token
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ hasher = PasswordHasher()
 # Verified when a username is unknown, so a wrong username takes as long as a wrong password.
 _DUMMY_HASH = hasher.hash("storyhub-dummy-password")
 
-MIN_PASSWORD_LENGTH = 10
+MIN_PASSWORD_LENGTH = passwords.MIN_LENGTH
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
 
@@ -35,11 +36,11 @@ def normalise_username(username: str) -> str:
     return username.strip().lower()
 
 
-def check_password_rules(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"Use at least {MIN_PASSWORD_LENGTH} characters for the password.")
-    if password.strip() != password:
-        raise AccountError("The password cannot start or end with a space.")
+def check_password_rules(password: str, username: str = "", display_name: str = "") -> None:
+    """Raise AccountError, saying why, if `password` is too short or too easy to guess."""
+    reason = passwords.weakness(password, username, display_name)
+    if reason is not None:
+        raise AccountError(reason)
 
 
 def get_user_by_username(username: str) -> User | None:
@@ -56,7 +57,7 @@ def create_user(username: str, display_name: str, role: Role | str, password: st
                            "or underscores, starting with a letter or digit.")
     if get_user_by_username(username) is not None:
         raise AccountError(f"The username “{username}” is already taken. Choose another.")
-    check_password_rules(password)
+    check_password_rules(password, username, display_name)
     user = User(username=username, display_name=display_name.strip() or username,
                 role=Role(role), password_hash=hasher.hash(password),
                 must_change_password=must_change_password, site_id=site_id or None,
@@ -107,7 +108,7 @@ def end_sessions(user: User) -> None:
 def set_password(user: User, password: str, actor_id: int | None,
                  must_change: bool = False) -> None:
     """Set a new password and end the user's other sessions."""
-    check_password_rules(password)
+    check_password_rules(password, user.username, user.display_name)
     user.password_hash = hasher.hash(password)
     user.must_change_password = must_change
     end_sessions(user)
