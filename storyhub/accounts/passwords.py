@@ -72,7 +72,7 @@ def _mark_words(text: str, covered: list[bool]) -> None:
 
 
 def _mark_runs(text: str, covered: list[bool]) -> None:
-    steps = {}
+    steps: dict[str, set[str]] = {}
     for sequence in _SEQUENCES:
         for line in (sequence, sequence[::-1]):
             for a, b in zip(line, line[1:], strict=False):
