@@ -90,12 +90,10 @@ def theme_views(run: ThemeRun, include_hidden: bool = True,
     return [v for v in ordered if v.passages or v.theme.edited], unassigned
 
 
-def pick_quotes(rows: list[ThemePassage], limit: int = 4) -> list[Quote]:
-    """Return pinned quotes first, then the passages nearest the theme's centre.
+def quote_order(rows: list[ThemePassage]) -> list[ThemePassage]:
+    """Return the passages that may be quoted, pinned first, then nearest the theme's centre.
 
-    Only stories whose consent covers quoting in workshop materials are quoted, at most one
-    quote per story until every story has had a turn, and audio only where consent covers
-    playing it in workshops.
+    Only stories whose consent covers quoting in workshop materials are quoted.
     """
     quotable = [r for r in rows
                 if policy.decide(None, r.passage.story, policy.Action.QUOTE).allowed]
@@ -107,16 +105,25 @@ def pick_quotes(rows: list[ThemePassage], limit: int = 4) -> list[Quote]:
     closeness = vectors @ centre / np.maximum(np.linalg.norm(vectors, axis=1)
                                               * np.linalg.norm(centre), 1e-12)
     order = sorted(range(len(quotable)), key=lambda i: (not quotable[i].pinned, -closeness[i]))
-    chosen: list[int] = []
+    return [quotable[i] for i in order]
+
+
+def pick_quotes(rows: list[ThemePassage], limit: int = 4) -> list[Quote]:
+    """Return pinned quotes first, then the passages nearest the theme's centre.
+
+    At most one quote per story until every story has had a turn, and audio only where
+    consent covers playing it in workshops.
+    """
+    order = quote_order(rows)
+    chosen: list[ThemePassage] = []
     stories: set[int] = set()
-    for i in order:  # pinned, then one per story
-        if quotable[i].pinned or quotable[i].passage.story_id not in stories:
-            chosen.append(i)
-            stories.add(quotable[i].passage.story_id)
-    chosen += [i for i in order if i not in chosen]
+    for row in order:  # pinned, then one per story
+        if row.pinned or row.passage.story_id not in stories:
+            chosen.append(row)
+            stories.add(row.passage.story_id)
+    chosen += [row for row in order if row not in chosen]
     result = []
-    for i in chosen[:limit]:
-        row = quotable[i]
+    for row in chosen[:limit]:
         story = row.passage.story
         result.append(Quote(
             passage_id=row.passage_id, story_id=story.id, text=row.passage.text,
