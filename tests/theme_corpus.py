@@ -225,7 +225,7 @@ def filler(corpus: dict[str, Spoken]):
 
         with app.app_context():
             reporter = accounts.create_user("corpus-reporter", "Corpus Reporter", Role.REPORTER,
-                                            "corpus reporter pass")
+                                            "quiet lantern orchard 42")
             reporter.all_sites = True
             db.session.commit()
             reporter_id = reporter.id
