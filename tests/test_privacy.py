@@ -268,7 +268,7 @@ def test_retention_with_a_moved_clock(app, client, auth, corpus_instance, monkey
     move_to(20)  # consent lapsed 10 days ago: kept, but the reporter is told
     run_todays_sweep()
     assert audited("retention.original_deleted") == [] and audited("retention.erase") == []
-    auth.login("corpus-reporter", "corpus reporter pass")
+    auth.login("corpus-reporter", "quiet lantern orchard 42")
     listing = client.get("/stories/").get_data(as_text=True)
     assert 'id="consent-due"' in listing and f"/stories/{lapsing}/consent" in listing
 
@@ -351,7 +351,7 @@ def test_every_transcript_route_refuses_a_withdrawn_or_overdue_story(app, client
             story.consent.review_on = date.today() - timedelta(days=1)
         db.session.commit()
     expected = "withdrew their consent" if state == "withdrawn" else "due for review"
-    auth.login("corpus-reporter", "corpus reporter pass")  # the reporter who gathered it
+    auth.login("corpus-reporter", "quiet lantern orchard 42")  # the reporter who gathered it
     base = f"/stories/{story_id}"
     reads = [f"{base}/transcript"] + [f"{base}/transcript.{fmt}"
                                       for fmt in ("txt", "vtt", "srt", "json")]

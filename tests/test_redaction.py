@@ -107,7 +107,7 @@ def test_redacted_words_are_read_as_labels_and_heard_as_silence(app, client, aut
         # A word from the middle of the story, long enough to hear.
         target = max(words[2:-2], key=lambda w: (w.end - w.start, w.id))
         said, start, end = target.text.strip(".,"), target.start, target.end
-    auth.login(username, "corpus reporter pass")
+    auth.login(username, "quiet lantern orchard 42")
     page = client.get(f"/stories/{story_id}/transcript")
     assert page.status_code == 200 and 'id="redaction"' in page.get_data(as_text=True)
     response = client.post(f"/stories/{story_id}/transcript/redactions/phrase",
@@ -174,7 +174,7 @@ def test_a_redacted_name_leaves_the_board_the_map_and_the_theme_words(app, clien
              f"/themes/runs/{run_id}")
     assert any("wexquayle" in client.get(url).get_data(as_text=True).lower() for url in pages)
     auth.logout()
-    auth.login("corpus-reporter", "corpus reporter pass")
+    auth.login("corpus-reporter", "quiet lantern orchard 42")
     for phrase in (PHRASE, "Wexquayle"):
         response = client.post(f"/stories/{story_id}/transcript/redactions/phrase",
                                data={"phrase": phrase, "label": NAME})
