@@ -59,6 +59,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .admin.views import bp as admin_bp
     from .home.views import bp as home_bp
     from .library.views import bp as library_bp
+    from .packs.views import bp as packs_bp
     from .stories.views import bp as stories_bp
     from .themes.views import bp as themes_bp
     from .transcripts.views import bp as transcripts_bp
@@ -70,6 +71,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(transcripts_bp)
     app.register_blueprint(themes_bp)
     app.register_blueprint(library_bp)
+    app.register_blueprint(packs_bp)
 
     from .themes import warmup
 

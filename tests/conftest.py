@@ -190,3 +190,33 @@ def corpus_instance(database_url, migrated, tmp_path_factory):
                                 filler(corpus))
     yield instance
     instance.remove()
+
+
+@pytest.fixture(scope="session")
+def themed_instance(database_url, migrated, tmp_path_factory):
+    """The corpus instance with one finished theme run, started by a facilitator."""
+    from .instances import prepare_instance
+    from .theme_corpus import CORPUS, filler, stored_corpus
+
+    corpus = stored_corpus(tmp_path_factory.mktemp("themed-speech"), CORPUS)
+
+    def fill(app) -> dict:
+        from storyhub.themes import service as themes
+
+        data = filler(corpus)(app)
+        with app.app_context():
+            facilitator = service.create_user("lead-facilitator", "Lead Facilitator",
+                                              Role.FACILITATOR, PASSWORD)
+            db.session.flush()
+            run = themes.start_run(facilitator.id)
+            db.session.commit()
+            data |= {"facilitator": facilitator.id, "run": run.id}
+            job_id = run.job_id
+        with app.app_context():
+            if themes.run_theme_job(job_id) != "done":
+                raise RuntimeError("the prepared theme run failed")
+        return data
+
+    instance = prepare_instance("themed", database_url, tmp_path_factory.mktemp("themed"), fill)
+    yield instance
+    instance.remove()

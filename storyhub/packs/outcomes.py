@@ -1,0 +1,139 @@
+"""What workshops agreed, and feeding it back: actions, the action board, "You said, we did".
+
+Also where a story being erased leaves the workshops: its quotes go, and so does every pack
+version that printed its words, with a notice on the workshop saying why.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from sqlalchemy import select
+
+from .. import audit, signals
+from ..extensions import db
+from ..stories.consent import Scope
+from ..stories.models import Story
+from .models import ActionStatus, AgreedAction, Workshop, WorkshopPack, WorkshopQuote
+from .service import quote_problem, story_code
+
+logger = logging.getLogger(__name__)
+
+
+def _clean(what: str, who: str) -> tuple[str, str]:
+    what, who = what.strip(), " ".join(who.split())
+    if not what:
+        raise ValueError("Say what was agreed.")
+    return what, who[:200]
+
+
+def _theme_id(workshop: Workshop, workshop_theme_id: int | None) -> int | None:
+    if workshop_theme_id is None:
+        return None
+    if workshop_theme_id not in {t.id for t in workshop.themes}:
+        raise LookupError(workshop_theme_id)
+    return workshop_theme_id
+
+
+def add_action(workshop: Workshop, actor_id: int, what: str, who: str = "",
+               due_on: date | None = None, workshop_theme_id: int | None = None,
+               status: str = ActionStatus.AGREED.value, outcome: str = "") -> AgreedAction:
+    what, who = _clean(what, who)
+    action = AgreedAction(workshop_id=workshop.id, what=what, who=who, due_on=due_on,
+                          workshop_theme_id=_theme_id(workshop, workshop_theme_id),
+                          status=ActionStatus(status), outcome=outcome.strip(),
+                          created_by_id=actor_id)
+    workshop.actions.append(action)
+    db.session.flush()
+    audit.record("workshop.action_add", actor_id, "workshop", workshop.id)
+    return action
+
+
+def get_action(workshop: Workshop, action_id: int) -> AgreedAction:
+    found = next((a for a in workshop.actions if a.id == action_id), None)
+    if found is None:
+        raise LookupError(action_id)
+    return found
+
+
+def update_action(workshop: Workshop, action_id: int, actor_id: int, what: str, who: str,
+                  due_on: date | None, workshop_theme_id: int | None, status: str,
+                  outcome: str) -> AgreedAction:
+    action = get_action(workshop, action_id)
+    action.what, action.who = _clean(what, who)
+    action.due_on = due_on
+    action.workshop_theme_id = _theme_id(workshop, workshop_theme_id)
+    action.status = ActionStatus(status)
+    action.outcome = outcome.strip()
+    audit.record("workshop.action_edit", actor_id, "workshop", workshop.id)
+    return action
+
+
+def delete_action(workshop: Workshop, action_id: int, actor_id: int) -> None:
+    workshop.actions.remove(get_action(workshop, action_id))
+    audit.record("workshop.action_delete", actor_id, "workshop", workshop.id)
+
+
+def action_board(status: str | None = None) -> list[AgreedAction]:
+    """Return every workshop's actions, open ones first, soonest due first."""
+    query = select(AgreedAction).join(Workshop)
+    if status:
+        query = query.where(AgreedAction.status == ActionStatus(status))
+    actions = db.session.scalars(query).all()
+    closed = (ActionStatus.DONE, ActionStatus.DROPPED)
+    return sorted(actions, key=lambda a: (a.status in closed, a.due_on or date.max,
+                                          a.workshop_id, a.id))
+
+
+def _action_item(action: AgreedAction) -> dict:
+    return {"what": action.what, "who": action.who, "status": action.status.label,
+            "due_on": f"{action.due_on.day} {action.due_on:%B %Y}" if action.due_on else "",
+            "outcome": action.outcome}
+
+
+def feedback_content(workshop: Workshop, actor=None) -> dict:
+    """Return the "You said, we did" content: per theme, one quote still consented, and actions.
+
+    Quotes are checked now, not when the pack was made: a story whose consent has since been
+    withdrawn or narrowed is never quoted here.
+    """
+    from .service import check
+
+    base = check(workshop, actor).content
+    themes = []
+    for theme in workshop.themes:
+        quote = next((q for q in theme.quotes if quote_problem(theme, q, actor) is None), None)
+        story = db.session.get(Story, quote.story_id) if quote else None
+        themes.append({
+            "title": theme.title, "description": theme.description,
+            "quote": {"text": quote.text, "role": story.storyteller.role.label,
+                      "code": story_code(story.id)} if quote and story else None,
+            "actions": [_action_item(a) for a in workshop.actions
+                        if a.workshop_theme_id == theme.id]})
+    return {"workshop": base["workshop"], "gathering": base["gathering"], "themes": themes,
+            "other_actions": [_action_item(a) for a in workshop.actions
+                              if a.workshop_theme_id is None]}
+
+
+@signals.story_erasing.connect
+def erase_story(story_id: int, scopes: list[str] | None = None, **_kwargs) -> list[str]:
+    """Take an erased story's words out of workshops: its quotes, and packs that printed them."""
+    words = {Scope.TRANSCRIBE_ANALYSE.value, Scope.QUOTE_IN_PACKS.value}
+    if scopes is not None and not words & set(scopes):
+        return []  # e.g. playing audio withdrawn: packs become stale, their words may stay
+    for quote in db.session.scalars(select(WorkshopQuote).where(
+            WorkshopQuote.story_id == story_id)):
+        db.session.delete(quote)
+    for pack in db.session.scalars(select(WorkshopPack)).all():
+        if story_id in (pack.story_ids or []):
+            workshop = pack.workshop
+            workshop.notice = (f"Pack version {pack.version} was deleted because a storyteller "
+                               "withdrew consent for a story it quoted. Generate the pack "
+                               "again.")
+            db.session.delete(pack)
+            logger.info("Workshop %s: pack version %s deleted with an erased story",
+                        workshop.id, pack.version)
+    db.session.flush()
+    return []
+

@@ -1,0 +1,136 @@
+"""Render a pack: Jinja templates in `workshops/` make Markdown; Markdown makes HTML and PDF.
+
+The templates live in the top-level `workshops/` folder. A deployment overrides any of them by
+putting a file of the same name in its own folder (`WORKSHOP_TEMPLATES`, by default the
+instance's `workshops/`), which is searched first.
+
+Every value a template prints is escaped for Markdown and HTML, so a transcript that says
+`<script>` or `*` prints those characters rather than markup. PDFs are made by WeasyPrint with
+a URL fetcher that reads only StoryHub's own static files (fonts and print stylesheets): a
+pack can never fetch anything from the network or from elsewhere on the disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import markdown
+from flask import current_app, render_template
+from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
+
+logger = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "workshops"
+STATIC = Path(__file__).resolve().parents[1] / "static"
+MARKDOWN_EXTENSIONS = ["tables", "attr_list", "md_in_html", "sane_lists"]
+
+# What each printed piece is made from: its Markdown template and its print stylesheet.
+PIECES = {
+    "pack": ("pack.md", "css/pack-print.css"),
+    "cards": ("cards.md", "css/pack-cards.css"),
+    "poster": ("poster.md", "css/pack-poster.css"),
+    "feedback": ("you-said-we-did.md", "css/pack-print.css"),
+}
+
+_SPECIAL = re.compile(r"([\\`*_\[\]{}#|~])")
+
+
+def md_escape(value: Any) -> str:
+    """Return `value` as Markdown text that shows exactly its characters, on one line."""
+    if isinstance(value, Markup):
+        return str(value)
+    text = " ".join(str(value).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _SPECIAL.sub(r"\\\1", text)
+
+
+def clock(seconds: float) -> str:
+    """Return a time in a recording as m:ss (or h:mm:ss)."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    return (f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours
+            else f"{rest // 60}:{rest % 60:02d}")
+
+
+def template_folders() -> list[Path]:
+    """Return the folders searched for workshop templates, the deployment's own first."""
+    own = current_app.config.get("WORKSHOP_TEMPLATES") or Path(current_app.instance_path,
+                                                               "workshops")
+    return [Path(own), TEMPLATES]
+
+
+def environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        loader=ChoiceLoader([FileSystemLoader(str(p)) for p in template_folders()]),
+        autoescape=False, finalize=md_escape, undefined=StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["clock"] = clock
+    # Each item is escaped: the list's own markup is the only Markdown let through.
+    env.filters["lines"] = lambda items: Markup(  # noqa: S704
+        "\n".join(f"- {md_escape(i)}" for i in items))
+    return env
+
+
+def markdown_for(piece: str, content: dict, **extra: Any) -> str:
+    """Return the Markdown of one piece ("pack", "cards", "poster", "feedback")."""
+    name, _css = PIECES[piece]
+    text = environment().get_template(name).render(**content, **extra)
+    # Blank lines collapse, so a template's layout does not change the output's bytes.
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def html_body(source: str) -> Markup:
+    """Return the HTML of Markdown `source` (its values were escaped as it was rendered)."""
+    return Markup(markdown.markdown(  # noqa: S704
+        source, extensions=MARKDOWN_EXTENSIONS, output_format="html"))
+
+
+def html_for(piece: str, source: str, title: str) -> str:
+    """Return a whole HTML document for Markdown `source`, with its print stylesheet inlined."""
+    _name, css = PIECES[piece]
+    style = Markup((STATIC / css).read_text(encoding="utf-8"))  # noqa: S704 (StoryHub's own)
+    return render_template("packs/document.html", body=html_body(source), title=title,
+                           style=style, piece=piece)
+
+
+class StaticOnlyFetcher:
+    """Give WeasyPrint StoryHub's own static files and refuse every other address."""
+
+    def __init__(self) -> None:
+        from weasyprint.urls import URLFetcher
+
+        self._base = URLFetcher()
+        self._fail_on_errors = False
+        self.refused: list[str] = []
+
+    def __call__(self, url: str):
+        from weasyprint.urls import URLFetcherResponse
+
+        parsed = urlparse(url)
+        path = Path(unquote(parsed.path)).resolve() if parsed.scheme == "file" else None
+        if path is None or not path.is_relative_to(STATIC) or not path.is_file():
+            self.refused.append(url)
+            raise ValueError(f"Packs may only use StoryHub's own files, not {url}")
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": kind}, 200)
+
+
+def pdf_for(piece: str, source: str, title: str) -> bytes:
+    """Return the PDF of Markdown `source` (A4 pack, A6 cards or A3 poster)."""
+    from weasyprint import HTML
+
+    fetcher = StaticOnlyFetcher()
+    document = HTML(string=html_for(piece, source, title),
+                    base_url=STATIC.as_uri() + "/", url_fetcher=fetcher)
+    data = document.write_pdf()
+    if fetcher.refused:
+        logger.warning("A %s PDF asked for %d address(es) outside StoryHub; refused", piece,
+                       len(fetcher.refused))
+    return data

@@ -1,0 +1,299 @@
+"""Workshop packs from a real theme run: quotes verbatim and consented, every format, versions.
+
+Every test starts from a copy of one prepared instance: the twelve corpus stories (real
+intake, transcripts stored in tests/data) and one finished theme run. The run's themes can
+differ a little between CPUs, so no test names a theme: they take whatever themes the run
+found and check what a facilitator needs of the pack built from them.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from datetime import date
+
+import av
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from storyhub.accounts.models import User
+from storyhub.extensions import db
+from storyhub.packs import exports, outcomes, render, service
+from storyhub.packs.models import Workshop, WorkshopPack, WorkshopQuote
+from storyhub.stories.consent import Scope
+from storyhub.stories.models import Consent, Story, StorytellerIdentity
+from storyhub.transcripts.models import Segment, Transcript
+from storyhub.transcripts.text import text_between
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def prepared(themed_instance):
+    return themed_instance
+
+
+@pytest.fixture
+def data(themed_instance) -> dict:
+    return themed_instance.data
+
+
+def build(app, data, **fields) -> int:
+    with app.app_context():
+        workshop = service.create_workshop(data["run"], data["facilitator"],
+                                           fields.pop("title", "Thursday workshop"),
+                                           held_on=date(2026, 12, 10), place="Hope Street hub",
+                                           safeguarding_contact="Jo (peer mentor)", **fields)
+        db.session.commit()
+        return workshop.id
+
+
+def generate(app, workshop_id: int, actor_id: int) -> tuple[int, bool]:
+    with app.app_context():
+        pack, made = service.generate_pack(workshop_id, actor_id)
+        db.session.commit()
+        return pack.version, made
+
+
+def set_scopes(app, story_id: int, scopes: set[Scope]) -> None:
+    with app.app_context():
+        consent = db.session.scalar(select(Consent).where(Consent.story_id == story_id))
+        for scope in Scope:
+            setattr(consent, scope.value, scope in scopes)
+        db.session.commit()
+
+
+def quoted_story_ids(app, workshop_id: int) -> list[int]:
+    with app.app_context():
+        workshop = db.session.get(Workshop, workshop_id)
+        return [q.story_id for t in workshop.themes for q in t.quotes]
+
+
+def edit_first_quote_transcript(app, workshop_id: int) -> tuple[int, str]:
+    """Change a word inside the first quote's transcript; return (story id, the new word)."""
+    with app.app_context():
+        quote = db.session.get(Workshop, workshop_id).themes[0].quotes[0]
+        transcript = db.session.scalar(select(Transcript).where(
+            Transcript.story_id == quote.story_id))
+        word = next(w for seg in transcript.segments for w in seg.words
+                    if quote.start <= (w.start + w.end) / 2 <= quote.end and len(w.text) > 3)
+        word.text, word.edited = " Zanzibar", True
+        segment = db.session.get(Segment, word.segment_id)
+        segment.text = "".join(w.text for w in segment.words).strip()
+        db.session.commit()
+        return quote.story_id, "Zanzibar"
+
+
+def test_workshop_from_a_run_quotes_consented_stories_verbatim(app, data):
+    unquotable, silent = list(data["ids"].values())[:2]
+    set_scopes(app, unquotable, set(Scope) - {Scope.QUOTE_IN_PACKS})
+    set_scopes(app, silent, set(Scope) - {Scope.PLAY_IN_WORKSHOPS})
+    workshop_id = build(app, data)
+    version, made = generate(app, workshop_id, data["facilitator"])
+    assert (version, made) == (1, True)
+    with app.app_context():
+        workshop = db.session.get(Workshop, workshop_id)
+        assert 1 <= len(workshop.themes) <= service.MAX_THEMES
+        quotes = [q for t in workshop.themes for q in t.quotes]
+        assert all(len(t.quotes) <= service.MAX_QUOTES for t in workshop.themes)
+        assert unquotable not in {q.story_id for q in quotes}
+        # One quote per story until every story has had a turn.
+        per_story = [q.story_id for q in quotes]
+        assert len(set(per_story)) == min(len(per_story), len(data["ids"]) - 1)
+        pack = workshop.packs[0]
+        for quote in quotes:
+            transcript = db.session.scalar(select(Transcript).where(
+                Transcript.story_id == quote.story_id))
+            assert quote.text == text_between(transcript, quote.speaker, quote.start,
+                                              quote.end, service.Form.REDACTED)
+            line = (f"story {service.story_code(quote.story_id)} · "
+                    f"{render.clock(quote.start)}–{render.clock(quote.end)}")
+            assert render.md_escape(quote.text) in pack.markdown
+            assert line in pack.markdown
+        clips = {q["story_id"]: q["clip"] for t in pack.content["themes"] for q in t["quotes"]}
+        assert all(bool(clip) == (story_id != silent) for story_id, clip in clips.items())
+        # How the stories were gathered: counts from the run's stories.
+        stories = db.session.scalars(select(Story)).all()
+        assert f"{len(stories)} stories were recorded by 1 community reporter" in pack.markdown
+        for role in {s.storyteller.role for s in stories}:
+            count = sum(s.storyteller.role is role for s in stories)
+            assert f"| {role.label} | {count} |" in pack.markdown
+        assert "Jo (peer mentor)" in pack.markdown  # safeguarding contact
+        codes = {s.storyteller.code for s in stories}
+        assert not any(code in pack.markdown for code in codes)
+
+
+def test_same_inputs_give_the_same_pack_and_bytes(app, data):
+    workshop_id = build(app, data)
+    assert generate(app, workshop_id, data["facilitator"]) == (1, True)
+    assert generate(app, workshop_id, data["facilitator"]) == (1, False)
+    with app.test_request_context():
+        pack = db.session.scalar(select(WorkshopPack))
+        first = exports.export(pack, "html").data
+        again = render.markdown_for("pack", pack.content, version=pack.version)
+        assert again == pack.markdown
+        assert exports.export(pack, "html").data == first
+    other = build(app, data)  # a second workshop on the same inputs says the same
+    generate(app, other, data["facilitator"])
+    with app.app_context():
+        packs = db.session.scalars(select(WorkshopPack).order_by(WorkshopPack.id)).all()
+        assert packs[0].digest != packs[1].digest or packs[0].markdown == packs[1].markdown
+
+
+def test_changed_transcript_stops_generation_naming_the_quote(app, data):
+    workshop_id = build(app, data)
+    generate(app, workshop_id, data["facilitator"])
+    story_id, word = edit_first_quote_transcript(app, workshop_id)
+    with app.app_context():
+        workshop = db.session.get(Workshop, workshop_id)
+        state = service.pack_state(workshop)
+        assert state.stale
+        with pytest.raises(service.PackError) as failed:
+            service.generate_pack(workshop_id, data["facilitator"])
+        db.session.rollback()
+        title = workshop.themes[0].title
+        message = str(failed.value)
+        assert f"Quote 1 in “{title}” (story {service.story_code(story_id)}" in message
+        assert "changed after the quote was chosen" in message
+        assert db.session.scalar(select(WorkshopPack.version).order_by(
+            WorkshopPack.version.desc())) == 1
+        # Taking the new words lets it through, and the new version has them.
+        theme = workshop.themes[0]
+        service.refresh_quote(workshop, theme.id, theme.quotes[0].id)
+        db.session.commit()
+        pack, made = service.generate_pack(workshop_id, data["facilitator"])
+        db.session.commit()
+        assert made and pack.version == 2 and word in pack.markdown
+
+
+def test_withdrawn_story_leaves_packs_and_is_never_quoted_again(app, client, auth, data):
+    from storyhub.stories import erasure
+
+    workshop_id = build(app, data)
+    generate(app, workshop_id, data["facilitator"])
+    story_id = quoted_story_ids(app, workshop_id)[0]
+    with app.app_context():
+        quote_text = db.session.scalar(select(WorkshopQuote.text).where(
+            WorkshopQuote.story_id == story_id))
+        erasure.erase_now(db.session.get(Story, story_id), None, data["facilitator"], "test")
+        db.session.commit()
+    with app.app_context():
+        assert db.session.scalar(select(WorkshopPack)) is None  # it printed the story's words
+        workshop = db.session.get(Workshop, workshop_id)
+        assert "withdrew consent" in workshop.notice
+        assert story_id not in quoted_story_ids(app, workshop_id)
+        for table in ("workshop_quotes", "workshop_packs"):
+            rows = db.session.execute(db.text(f"SELECT * FROM {table}")).all()  # noqa: S608
+            assert quote_text not in repr(rows)
+    version, _ = generate(app, workshop_id, data["facilitator"])
+    assert version == 2  # a deleted version's number is not given again
+    with app.app_context():
+        assert db.session.scalar(select(Workshop.notice)) is None
+
+
+def test_a_storytellers_name_in_a_quote_stops_generation(app, data):
+    workshop_id = build(app, data)
+    with app.app_context():
+        quote = db.session.get(Workshop, workshop_id).themes[0].quotes[0]
+        word = max(re.findall(r"[A-Za-z]{4,}", quote.text), key=len)
+        story = db.session.get(Story, quote.story_id)
+        story.storyteller.identity = StorytellerIdentity(real_name=f"Alex {word.title()}")
+        db.session.commit()
+        with pytest.raises(service.PackError, match="holds the storyteller's name"):
+            service.generate_pack(workshop_id, data["facilitator"])
+
+
+def test_every_format_renders_with_the_quotes(app, data):
+    silent = list(data["ids"].values())[0]
+    set_scopes(app, silent, set(Scope) - {Scope.PLAY_IN_WORKSHOPS})
+    workshop_id = build(app, data)
+    generate(app, workshop_id, data["facilitator"])
+    with app.test_request_context():
+        pack = db.session.scalar(select(WorkshopPack))
+        quotes = [q for t in pack.content["themes"] for q in t["quotes"]]
+        titles = [t["title"] for t in pack.content["themes"]]
+
+        def pdf_text(fmt):
+            reader = PdfReader(io.BytesIO(exports.export(pack, fmt).data))
+            return reader, " ".join(" ".join((p.extract_text() or "").split())
+                                    for p in reader.pages)
+
+        reader, text = pdf_text("pdf")
+        assert round(float(reader.pages[0].mediabox.width)) == 595  # A4
+        for title in titles:
+            assert title in text
+        for quote in quotes:
+            assert f"story {quote['code']}" in text
+            assert " ".join(quote["text"].split()[:6]) in text
+        assert "Action planning" in text and "Your feedback" in text
+        assert "How the themes were found" in text
+        cards, card_text = pdf_text("cards")
+        assert len(cards.pages) == len(quotes)
+        assert round(float(cards.pages[0].mediabox.width)) == 298  # A6
+        poster, poster_text = pdf_text("poster")
+        assert round(float(poster.pages[0].mediabox.width)) == 1191  # A3 landscape
+        assert all(title in poster_text for title in titles)
+        html = exports.export(pack, "html").data.decode()
+        assert "<blockquote>" in html and "http" not in html.split("</style>")[0]
+        buffer = io.BytesIO()
+        facilitator = db.session.get(User, data["facilitator"])
+        assert exports.write_zip(pack, facilitator, buffer) == []
+    with zipfile.ZipFile(buffer) as archive:
+        names = archive.namelist()
+        clips = [n for n in names if n.startswith("clips/")]
+        playable = [q for q in quotes if q["clip"]]
+        assert len(clips) == len(playable) == len([q for q in quotes
+                                                    if q["story_id"] != silent])
+        for quote in playable:
+            with av.open(io.BytesIO(archive.read(exports.clip_name(quote)))) as clip:
+                seconds = clip.duration / av.time_base
+            assert abs(seconds - (quote["end"] - quote["start"])) < 0.35
+        assert any(n.endswith(".pdf") for n in names) and any(n.endswith(".md") for n in names)
+
+
+def test_template_override_from_the_instance(app, data):
+    folder = app.instance_path + "/workshops/sections"
+    import os
+
+    os.makedirs(folder)
+    with open(folder + "/welcome.md", "w") as fh:
+        fh.write("## Croeso\n\nOur own welcome for {{ workshop.place }}.\n")
+    workshop_id = build(app, data)
+    generate(app, workshop_id, data["facilitator"])
+    with app.app_context():
+        text = db.session.scalar(select(WorkshopPack.markdown))
+        assert "## Croeso\n\nOur own welcome for Hope Street hub." in text
+        assert "Thank you for coming" not in text
+
+
+def test_markdown_escapes_what_the_transcript_says():
+    assert render.md_escape("<script>*bold* [link](x) & `code`") == (
+        r"&lt;script&gt;\*bold\* \[link\](x) &amp; \`code\`")
+
+
+def test_actions_and_you_said_we_did(app, client, auth, data):
+    workshop_id = build(app, data)
+    generate(app, workshop_id, data["facilitator"])
+    with app.app_context():
+        workshop = db.session.get(Workshop, workshop_id)
+        first = workshop.themes[0]
+        outcomes.add_action(workshop, data["facilitator"], "Same case manager for six months",
+                            "Team manager", date(2027, 3, 1), first.id, "done",
+                            "Cases now stay with one officer")
+        outcomes.add_action(workshop, data["facilitator"], "Bus fares paid up front")
+        db.session.commit()
+        quoted = first.quotes[0].story_id
+    set_scopes(app, quoted, set(Scope) - {Scope.QUOTE_IN_PACKS})
+    with app.test_request_context():
+        workshop = db.session.get(Workshop, workshop_id)
+        content = outcomes.feedback_content(workshop)
+        text = render.markdown_for("feedback", content)
+        assert "**Done:** Same case manager for six months — Cases now stay with one officer" \
+            in text
+        assert "Bus fares paid up front" in text
+        quote = db.session.get(Workshop, workshop_id).themes[0].quotes[0]
+        assert quote.story_id == quoted and render.md_escape(quote.text) not in text
+        reader = PdfReader(io.BytesIO(render.pdf_for("feedback", text, "You said")))
+        assert "You said, we did" in reader.pages[0].extract_text()
