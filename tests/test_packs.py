@@ -297,3 +297,83 @@ def test_actions_and_you_said_we_did(app, client, auth, data):
         assert quote.story_id == quoted and render.md_escape(quote.text) not in text
         reader = PdfReader(io.BytesIO(render.pdf_for("feedback", text, "You said")))
         assert "You said, we did" in reader.pages[0].extract_text()
+
+
+def test_a_facilitator_builds_shapes_and_downloads_a_pack_over_http(app, client, auth, data):
+    from .conftest import PASSWORD
+
+    assert auth.login("lead-facilitator", PASSWORD).status_code == 302
+    page = client.get("/packs/")
+    assert page.status_code == 200 and "Build a workshop" in page.get_data(as_text=True)
+    form = client.get(f"/packs/new?run_id={data['run']}")
+    assert form.status_code == 200
+    made = client.post("/packs/new", data={"run_id": data["run"], "title": "Hub workshop",
+                                           "held_on": "2026-12-10", "audience": "mixed",
+                                           "place": "", "facilitators": "Sam and Jo",
+                                           "safeguarding_contact": ""})
+    assert made.status_code == 302
+    url = made.headers["Location"].split("#")[0]
+    with app.app_context():
+        workshop = db.session.scalar(select(Workshop))
+        themes = [(t.id, t.title) for t in workshop.themes]
+        quote = workshop.themes[0].quotes[0]
+    assert len(themes) >= 2
+    shown = client.get(url).get_data(as_text=True)
+    assert all(title in shown for _id, title in themes)
+    # Move the second theme up: it becomes the first.
+    client.post(f"{url}/themes/{themes[1][0]}/move", data={"direction": "up"})
+    with app.app_context():
+        assert db.session.scalar(select(Workshop)).themes[0].id == themes[1][0]
+    # Swap the first theme's first quote for another passage of the same theme.
+    swap = client.get(f"{url}/themes/{themes[0][0]}/quotes?replace={quote.id}")
+    assert swap.status_code == 200
+    options = re.findall(r'name="passage_id" value="(\d+)"', swap.get_data(as_text=True))
+    if options:
+        client.post(f"{url}/themes/{themes[0][0]}/quotes",
+                    data={"passage_id": options[0], "replace": quote.id})
+        with app.app_context():
+            ids = [q.passage_id for q in db.session.get(Workshop, workshop.id).themes[1].quotes]
+            assert int(options[0]) in ids and quote.passage_id not in ids
+    done = client.post(f"{url}/generate", follow_redirects=True)
+    assert "Pack version 1 generated." in done.get_data(as_text=True)
+    kinds = {"md": "text/markdown", "html": "text/html", "pdf": "application/pdf",
+             "cards": "application/pdf", "poster": "application/pdf",
+             "zip": "application/zip"}
+    for fmt, kind in kinds.items():
+        response = client.get(f"{url}/packs/1/{fmt}")
+        assert response.status_code == 200 and response.mimetype == kind, fmt
+        assert response.headers["Cache-Control"] == "no-store"
+        assert "attachment" in response.headers["Content-Disposition"]
+    assert client.get(f"{url}/packs/2/pdf").status_code == 404
+    assert client.get(f"{url}/packs/1/exe").status_code == 404
+    added = client.post(f"{url}/actions", data={"what": "Fares paid before the appointment",
+                                                "who": "Office manager", "status": "agreed",
+                                                "workshop_theme_id": str(themes[0][0])},
+                        follow_redirects=True)
+    assert "Action recorded." in added.get_data(as_text=True)
+    assert "Fares paid before the appointment" in client.get("/packs/actions").get_data(
+        as_text=True)
+    refused = client.post(f"{url}/actions", data={"what": "", "status": "agreed"},
+                          follow_redirects=True)
+    assert "This field is required." in refused.get_data(as_text=True)
+    with app.app_context():
+        from storyhub.audit import AuditEvent
+
+        actions = set(db.session.scalars(select(AuditEvent.action)))
+        assert {"workshop.create", "pack.generate", "pack.download"} <= actions
+
+
+@pytest.mark.parametrize("role, allowed", [("reporter", False), ("staff", False),
+                                           ("facilitator", True), ("admin", True)])
+def test_who_may_open_workshops(app, client, auth, data, role, allowed):
+    workshop_id = build(app, data)
+    generate(app, workshop_id, data["facilitator"])
+    auth.login_as(role)
+    for url in ("/packs/", f"/packs/{workshop_id}", f"/packs/{workshop_id}/packs/1/pdf",
+                "/packs/actions", f"/packs/new?run_id={data['run']}"):
+        response = client.get(url)
+        assert (response.status_code in (200, 302)) == allowed, (url, response.status_code)
+    assert (client.post(f"/packs/{workshop_id}/generate").status_code == 302) == allowed
+    # "You said, we did" goes back to staff too.
+    feedback = client.get(f"/packs/{workshop_id}/you-said-we-did")
+    assert (feedback.status_code == 200) == (role != "reporter")
