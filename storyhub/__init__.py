@@ -20,7 +20,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config is not None:
         app.config.from_mapping(test_config)
 
-    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
+    from .storage import private_folder
+
+    private_folder(app.instance_path)  # holds keys and personal data: the owner's alone
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = config.load_secret_key(app.instance_path)
     app.config.setdefault("SQLALCHEMY_DATABASE_URI",

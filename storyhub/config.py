@@ -32,6 +32,10 @@ DEFAULTS: dict[str, Any] = {
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "MAX_UPLOAD_MB": 500,
     "MAX_AUDIO_HOURS": 3.0,
+    # Checked from a recording's headers before it is decoded (stories/audio.py).
+    "MAX_AUDIO_CHANNELS": 2,
+    "MAX_AUDIO_SAMPLE_RATE": 96_000,
+    "MAX_AUDIO_SAMPLES_PER_BYTE": 1000,
     # Background jobs: a worker holds a job by a lease it renews; the reaper re-sends lost jobs.
     "JOB_LEASE_SECONDS": 60,
     "JOB_HEARTBEAT_SECONDS": 5,

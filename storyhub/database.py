@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import functools
 import logging
+import os
 from datetime import UTC, datetime
 
 from flask import Flask, current_app
@@ -37,13 +38,29 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _private_sqlite_file(path: str) -> None:
+    """Create the SQLite file readable by its owner only, and tighten one that exists.
+
+    SQLite gives its -wal and -shm files the database file's own mode.
+    """
+    from .storage import private_file
+
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    if not os.path.exists(path) and os.path.isdir(os.path.dirname(path) or "."):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # an empty file is a database
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        private_file(path + suffix)
+
+
 def init_app(app: Flask) -> None:
-    """Set SQLite connection pragmas for every engine this app creates."""
+    """Set SQLite connection pragmas for every engine this app creates; keep its file private."""
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         from .extensions import db
 
         with app.app_context():
             engine: Engine = db.engine
+            _private_sqlite_file(engine.url.database or "")
             event.listen(engine, "connect", _sqlite_pragmas)
 
 

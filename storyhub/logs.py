@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
-import os
 from pathlib import Path
+
+from .storage import private_file, private_folder
 
 FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
 
 
 def log_folder(instance_path: str) -> Path:
-    folder = Path(instance_path) / "logs"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(folder, 0o700)
-    return folder
+    return private_folder(Path(instance_path) / "logs")
 
 
 def configure(instance_path: str, console_level: int = logging.WARNING) -> Path:
@@ -27,6 +25,7 @@ def configure(instance_path: str, console_level: int = logging.WARNING) -> Path:
     file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=10 * 1024 * 1024,
                                                         backupCount=5, encoding="utf-8")
     file_handler.setFormatter(logging.Formatter(FORMAT))
+    private_file(path)
     console = logging.StreamHandler()
     console.setLevel(console_level)
     console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
+from collections.abc import Mapping
 
 from flask import Flask, Response, jsonify, render_template, request
-from werkzeug.exceptions import InternalServerError
+from werkzeug.exceptions import BadRequest, InternalServerError
+from werkzeug.routing import IntegerConverter
 
 from .policy import AccessDenied
 
@@ -44,8 +47,10 @@ def _set_headers(response: Response) -> Response:
     response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    # Pages carry personal data: keep them out of shared caches and the back/forward cache.
-    if response.mimetype in ("text/html", "application/json"):
+    # Pages, JSON and downloads carry personal data: keep them out of shared caches and the
+    # back/forward cache. Only the app's own static files (no personal data) may be cached.
+    endpoint = request.endpoint or ""
+    if endpoint != "static" and not endpoint.endswith(".static"):
         response.headers.setdefault("Cache-Control", "no-store")
     return response
 
@@ -86,8 +91,37 @@ def _access_denied(error: AccessDenied):
                            description=message), 403
 
 
+class BoundedInteger(IntegerConverter):
+    """`<int:...>` in URLs, no larger than a database integer (bigger ones are a 404)."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
+def number_arg(name: str, kind: type[int] | type[float] = int, default=None,
+               source: Mapping[str, str] | None = None):
+    """Return the query (or form) parameter `name` as a number, or `default` if it is empty.
+
+    Anything else is a 400 saying which parameter was wrong, never a 500.
+    """
+    raw = (request.args if source is None else source).get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except (ValueError, OverflowError):
+        value = None
+    if value is None or not math.isfinite(value) or abs(value) > 2**63 - 1:
+        error = BadRequest()
+        error.storyhub_message = f"“{name}” must be a number."  # type: ignore[attr-defined]
+        raise error
+    return value
+
+
 def init_app(app: Flask) -> None:
     """Add security headers to every response and register friendly error pages."""
+    app.url_map.converters["int"] = BoundedInteger
     app.after_request(_set_headers)
     for code in ERROR_MESSAGES:
         app.register_error_handler(code, _error_page)

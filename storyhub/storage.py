@@ -24,6 +24,25 @@ from flask import Flask, current_app
 _KEY_RE = re.compile(r"^[a-z0-9][a-z0-9/_.-]{0,200}$")
 
 
+def private_folder(path: str | os.PathLike[str]) -> Path:
+    """Make `path` (and any missing parents) a folder only its owner can enter; return it.
+
+    A folder that already exists is tightened too, when this user owns it.
+    """
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if folder.stat().st_uid == os.getuid() and folder.stat().st_mode & 0o077:
+        os.chmod(folder, 0o700)
+    return folder
+
+
+def private_file(path: str | os.PathLike[str]) -> None:
+    """Make the file `path` (if it exists) readable by its owner only."""
+    with contextlib.suppress(FileNotFoundError):
+        if os.stat(path).st_mode & 0o077:
+            os.chmod(path, 0o600)
+
+
 class StorageFull(OSError):
     """The storage has no room left."""
 
@@ -69,9 +88,8 @@ class LocalStorage:
     """Files in a folder: the instance folder by default, or a mount shared with workers."""
 
     def __init__(self, root: str | os.PathLike[str]):
-        self.root = Path(root)
-        self.tmp = self.root / "tmp"
-        self.tmp.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.root = private_folder(root)
+        self.tmp = private_folder(self.root / "tmp")
 
     def _path(self, key: str) -> Path:
         if not _KEY_RE.match(key) or ".." in key:

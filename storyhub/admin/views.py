@@ -17,6 +17,7 @@ from ..accounts.forms import NewUserForm, ResetPasswordForm, SiteForm, SiteTerms
 from ..accounts.models import Role, Site, User
 from ..audit import AuditEvent
 from ..extensions import db
+from ..security import number_arg
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 
@@ -122,9 +123,9 @@ def _audit_filters() -> tuple[Select, dict[str, str]]:
         query = query.where(AuditEvent.actor_id == (user_id or -1))
     if args["action"]:
         query = query.where(AuditEvent.action.startswith(args["action"]))
-    if args["story"].isdigit():
-        query = query.where(AuditEvent.target_type == "story",
-                            AuditEvent.target_id == int(args["story"]))
+    story_id = number_arg("story")
+    if story_id is not None:
+        query = query.where(AuditEvent.target_type == "story", AuditEvent.target_id == story_id)
     if args["ip"]:
         query = query.where(AuditEvent.ip == args["ip"])
     for key, compare in (("since", AuditEvent.at.__ge__), ("until", AuditEvent.at.__lt__)):
@@ -145,7 +146,7 @@ def _audit_filters() -> tuple[Select, dict[str, str]]:
 def audit_log():
     """Who did what, when and from where; filtered by person, action, story and dates."""
     query, args = _audit_filters()
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = min(max(number_arg("page", default=1), 1), 10**6)
     events = db.paginate(query.order_by(AuditEvent.id.desc()), page=page,
                          per_page=AUDIT_PAGE, error_out=False)
     names = {row.id: row.username for row in db.session.execute(select(User.id, User.username))}

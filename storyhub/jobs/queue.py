@@ -24,9 +24,11 @@ def broker_settings(app: Flask) -> dict:
     url = app.config.get("BROKER_URL")
     if url:
         return {"broker_url": url}
+    from ..storage import private_folder
+
     folder = os.path.join(app.instance_path, "broker")
-    for sub in ("queue", "processed", "control"):
-        os.makedirs(os.path.join(folder, sub), mode=0o700, exist_ok=True)
+    for sub in ("", "queue", "processed", "control"):
+        private_folder(os.path.join(folder, sub))
     queue = os.path.join(folder, "queue")
     return {
         "broker_url": "filesystem://",

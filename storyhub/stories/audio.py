@@ -48,8 +48,14 @@ CONTAINERS = {
 # Containers whose header states the length exactly: a file that decodes to much less was cut
 # off. (MP3 and raw AAC lengths are estimates from the bit rate, so allow more slack there.)
 EXACT_LENGTH = {"wav", "flac", "mov", "mp4", "m4a", "3gp"}
-MAX_CHANNELS = 8
-MAX_SAMPLE_RATE = 384_000
+# Defaults for MAX_AUDIO_CHANNELS and MAX_AUDIO_SAMPLE_RATE: phones and recorders make mono or
+# stereo at up to 48 kHz (96 kHz on some); more is work for nothing, checked before decoding.
+MAX_CHANNELS = 2
+MAX_SAMPLE_RATE = 96_000
+# Default for MAX_AUDIO_SAMPLES_PER_BYTE: sound (channels x rate x seconds) per byte uploaded.
+# Real recordings stay far below it (16-bit WAV 0.5, speech Opus at 6 kbit/s about 64); a
+# small file that decodes to hours of sound is made to overload the server.
+MAX_SAMPLES_PER_BYTE = 1000
 NORMALISED_RATE = 16_000
 PLAYBACK_BIT_RATE = 64_000
 # No encoder or muxer signature, so no stored file says which FFmpeg made it.
@@ -94,19 +100,56 @@ def wav_declared_seconds(path: Path) -> float | None:
                 fh.seek(size + (size & 1), 1)
 
 
-def probe(path: Path, max_seconds: float) -> AudioInfo:
-    """Return what the file holds, or raise AudioRejected with a message for the user."""
-    if path.stat().st_size == 0:
+@dataclass(frozen=True)
+class Limits:
+    """What an upload may hold, all checked from its headers before any decoding."""
+
+    max_seconds: float
+    max_channels: int = MAX_CHANNELS
+    max_rate: int = MAX_SAMPLE_RATE
+    samples_per_byte: float = MAX_SAMPLES_PER_BYTE
+
+    @classmethod
+    def from_config(cls, config) -> Limits:
+        return cls(max_seconds=float(config["MAX_AUDIO_HOURS"]) * 3600,
+                   max_channels=int(config["MAX_AUDIO_CHANNELS"]),
+                   max_rate=int(config["MAX_AUDIO_SAMPLE_RATE"]),
+                   samples_per_byte=float(config["MAX_AUDIO_SAMPLES_PER_BYTE"]))
+
+    def seconds_for(self, info: AudioInfo, size: int) -> float:
+        """How many seconds of this file's sound its size allows."""
+        return size * self.samples_per_byte / (info.channels * info.sample_rate)
+
+
+def probe(path: Path, max_seconds: float | Limits) -> AudioInfo:
+    """Return what the file holds, or raise AudioRejected with a message for the user.
+
+    Only headers are read: the shape and length of the sound are judged before any decoding.
+    """
+    limits = max_seconds if isinstance(max_seconds, Limits) else Limits(max_seconds)
+    size = path.stat().st_size
+    if size == 0:
         raise AudioRejected("The file is empty (0 bytes). Check the recording on your device "
                             "and upload it again.")
     try:
         with open_recording(path) as container:
-            return _describe(container, max_seconds)
+            info = _describe(container, limits)
     except av.FFmpegError as exc:
         raise AudioRejected(_unreadable()) from exc
+    if info.duration is not None and info.duration > limits.seconds_for(info, size):
+        raise AudioRejected(_too_much_sound(info.duration, size))
+    return info
 
 
-def _describe(container: InputContainer, max_seconds: float) -> AudioInfo:
+def _too_much_sound(seconds: float, size: int) -> str:
+    return (f"This file says it holds {format_duration(seconds)} of sound in only "
+            f"{max(size // 1024, 1)} KB, far more than a real recording of that size. It may be "
+            "damaged, or made to overload StoryHub. Upload the recording as it came from the "
+            "phone or recorder.")
+
+
+def _describe(container: InputContainer, limits: Limits) -> AudioInfo:
+    max_seconds = limits.max_seconds
     format_name = container.format.name
     accepted = next((n for n in format_name.split(",") if n in CONTAINERS), None)
     audio = list(container.streams.audio)
@@ -125,10 +168,12 @@ def _describe(container: InputContainer, max_seconds: float) -> AudioInfo:
     if stream.codec_context is None:  # no decoder for this kind of sound
         raise AudioRejected(_unreadable())
     channels, rate = stream.codec_context.channels, stream.codec_context.sample_rate
-    if not 0 < channels <= MAX_CHANNELS or not 0 < rate <= MAX_SAMPLE_RATE:
+    if not 0 < channels <= limits.max_channels or not 0 < rate <= limits.max_rate:
         raise AudioRejected("This recording's sound is in an unusual shape "
-                            f"({channels} channels at {rate} Hz) that StoryHub cannot use. "
-                            f"Export it as {ACCEPTED_FORMATS_TEXT} and try again.")
+                            f"({channels} channels at {rate} Hz) that StoryHub cannot use: it "
+                            f"takes up to {limits.max_channels} channels at up to "
+                            f"{limits.max_rate // 1000} kHz. Export it as mono or stereo "
+                            f"{ACCEPTED_FORMATS_TEXT} and try again.")
     duration = _duration(container, stream)
     if duration is not None:
         if duration <= 0:
@@ -164,22 +209,29 @@ def format_duration(seconds: float) -> str:
 
 
 def make_files(source: Path, info: AudioInfo, original_out: Path, normalised_out: Path,
-               playback_out: Path, max_seconds: float) -> tuple[str, float]:
+               playback_out: Path, max_seconds: float | Limits) -> tuple[str, float]:
     """Write the metadata-free original, the 16 kHz mono WAV and the playback M4A.
 
     Returns the original's file extension and the decoded duration in seconds.
     """
+    limits = max_seconds if isinstance(max_seconds, Limits) else Limits(max_seconds)
+    max_seconds = limits.max_seconds
+    size = source.stat().st_size
+    allowed = limits.seconds_for(info, size)
     try:
         ext = _remux(source, info, original_out)
-        # One decode feeds every output, and stops just past the limit so a lying header
-        # cannot make it run for ever.
+        # One decode feeds every output, and stops just past the limits (of length, and of
+        # sound for the file's size) so a header that lies or says nothing cannot make it
+        # run for ever.
         decoded = _convert(source, normalised_out, playback_out,
-                           None if ext else original_out, max_seconds + 1)
+                           None if ext else original_out, min(max_seconds + 1, allowed + 1))
     except av.FFmpegError as exc:
         if exc.errno == errno.ENOSPC:
             raise OSError(errno.ENOSPC, "No space left on device") from exc
         logger.warning("Could not decode an upload: %s", exc)
         raise AudioRejected(_damaged()) from exc
+    if decoded > allowed:
+        raise AudioRejected(_too_much_sound(decoded, size))
     if decoded > max_seconds:
         raise AudioRejected(f"This recording is longer than the limit of "
                             f"{format_duration(max_seconds)}. Split it into shorter parts and "

@@ -138,17 +138,25 @@ def new_storyteller_code() -> str:
     return "ST-" + "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
 
 
-def _storyteller(new: NewStory, terms: NewConsent) -> Storyteller:
+UNKNOWN_CODE = ("No storyteller with that code has told a story at this site. Check the code, "
+                "or leave it blank for a new storyteller.")
+
+
+def _storyteller(new: NewStory, site_id: int | None) -> Storyteller:
+    """The storyteller with the code given, at the story's own site; or a new one.
+
+    A code from another site is answered exactly as an unknown one: nothing shows it exists.
+    """
     code = new.storyteller_code.strip().upper()
-    teller = db.session.scalar(select(Storyteller).where(Storyteller.code == code)) if code \
-        else None
-    if teller is None:
-        teller = Storyteller(code=code or new_storyteller_code(),
-                             role=StorytellerRole(new.storyteller_role))
-        db.session.add(teller)
-    if new.real_name.strip() and terms.store_real_name:
-        teller.identity = StorytellerIdentity(real_name=new.real_name.strip())
-    return teller
+    if not code:
+        # Stored with its story.
+        return Storyteller(code=new_storyteller_code(),
+                           role=StorytellerRole(new.storyteller_role), site_id=site_id)
+    known = db.session.scalar(select(Storyteller).where(
+        Storyteller.code == code, Storyteller.site_id.is_not_distinct_from(site_id)))
+    if known is None:
+        raise StoryError(UNKNOWN_CODE)
+    return known
 
 
 def find_by_sha256(sha: str) -> Recording | None:
@@ -159,9 +167,11 @@ def create_story(new: NewStory, terms: NewConsent, upload: Path, actor: User) ->
     """Store a recording with its story and consent: all of it, or (on any error) none of it."""
     _check_story(new, terms, actor)
     _check_consent(terms)
+    site_id = new.site_id if new.site_id is not None else actor.site_id
+    teller = _storyteller(new, site_id)
     form_ext = _form_type(terms.form_path) if terms.form_path is not None else None
-    max_seconds = float(current_app.config["MAX_AUDIO_HOURS"]) * 3600
-    info = audio.probe(upload, max_seconds)
+    limits = audio.Limits.from_config(current_app.config)
+    info = audio.probe(upload, limits)
     sha = _sha256(upload)
     existing = find_by_sha256(sha)
     if existing is not None:
@@ -172,13 +182,13 @@ def create_story(new: NewStory, terms: NewConsent, upload: Path, actor: User) ->
              (("original", ".orig"), ("normalised", ".wav"), ("playback", ".m4a"))}
     try:
         ext, decoded = audio.make_files(upload, info, temps["original"], temps["normalised"],
-                                        temps["playback"], max_seconds)
+                                        temps["playback"], limits)
         if terms.spoken_at_seconds is not None and terms.spoken_at_seconds > decoded:
             raise StoryError("The consent time is after the end of the recording "
                              f"({audio.format_duration(decoded)}). Check the minutes and "
                              "seconds.")
-        teller = _storyteller(new, terms)
-        site_id = new.site_id if new.site_id is not None else actor.site_id
+        if new.real_name.strip() and terms.store_real_name:
+            teller.identity = StorytellerIdentity(real_name=new.real_name.strip())
         story = Story(title=new.title.strip(), storyteller=teller,
                       story_type=StoryType(new.story_type), prompt=new.prompt.strip() or None,
                       site_id=site_id, language=new.language or "en",

@@ -23,6 +23,7 @@ from ..extensions import db
 from ..jobs import runner as jobs
 from ..redaction import LABELS
 from ..redaction import service as redaction
+from ..security import number_arg
 from ..stories.views import story_or_abort
 from . import editing, service
 from .text import tokens
@@ -65,6 +66,7 @@ def transcribe(story_id: int):
 @bp.route("/<int:story_id>/transcript")
 @role_required(*WORKERS)
 def editor(story_id: int):
+    low = number_arg("low", float) or None  # a bad one is a 400, before anything is read
     story = story_or_abort(story_id)
     try:
         transcript, form = service.readable(story, current_user)
@@ -72,10 +74,6 @@ def editor(story_id: int):
         flash(str(exc), "info")
         return redirect(url_for("stories.show", story_id=story.id))
     db.session.commit()  # the audit entry
-    try:
-        low = float(request.args.get("low", 0) or 0) or None
-    except ValueError:
-        low = None
     can_edit = policy.decide(current_user, story, policy.Action.EDIT).allowed
     full = form is policy.Form.FULL
     return render_template(
