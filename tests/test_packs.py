@@ -236,7 +236,12 @@ def test_every_format_renders_with_the_quotes(app, data):
         assert round(float(poster.pages[0].mediabox.width)) == 1191  # A3 landscape
         assert all(title in poster_text for title in titles)
         html = exports.export(pack, "html").data.decode()
-        assert "<blockquote>" in html and "http" not in html.split("</style>")[0]
+        import html as html_lib
+
+        assert html.count('class="quote-card"') == len(quotes)
+        shown = html_lib.unescape(re.sub(r"<[^>]+>", "", html))
+        assert all(q["text"] in shown for q in quotes)
+        assert "http" not in html.split("</style>")[0]
         buffer = io.BytesIO()
         facilitator = db.session.get(User, data["facilitator"])
         assert exports.write_zip(pack, facilitator, buffer) == []

@@ -46,7 +46,7 @@ def md_escape(value: Any) -> str:
     """Return `value` as Markdown text that shows exactly its characters, on one line."""
     if isinstance(value, Markup):
         return str(value)
-    text = " ".join(str(value).split())
+    text = re.sub(r"\s+", " ", str(value))
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _SPECIAL.sub(r"\\\1", text)
 
