@@ -175,7 +175,11 @@ def _store() -> _Store:
 
     storage = limiter.storage if limiter.enabled else None
     if isinstance(storage, RedisStorage):
-        return _RedisStore(storage)
+        if storage.check():
+            return _RedisStore(storage)
+        # Still limited while Redis is away: the database holds the counts meanwhile.
+        logger.warning("Rate-limit storage (Redis) is not answering: sign-in limits are counted "
+                       "in the database until it is back")
     return _DatabaseStore()
 
 
