@@ -3,6 +3,8 @@ from the keyboard, downloads the PDF and records an agreed action — against `s
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from .browser import LiveServer, launch_chromium, require_chromium
@@ -55,6 +57,10 @@ def test_facilitator_builds_a_pack_reorders_downloads_and_records_an_action(serv
 
         page.get_by_role("button", name="Generate the pack").click()
         expect(page.get_by_text("Pack version 1 generated.")).to_be_visible()
+        shots = os.environ.get("STORYHUB_SCREENSHOTS")  # for the README: set it to a folder
+        if shots:
+            page.evaluate("window.scrollTo(0, 0)")
+            page.screenshot(path=f"{shots}/pack-page.png", full_page=False)
         with page.expect_download() as download:
             page.get_by_role("link", name="Pack (PDF, A4)").click()
         saved = tmp_path / "pack.pdf"
