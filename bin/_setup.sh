@@ -19,6 +19,10 @@ for extra in "${STORYHUB_EXTRA_PACKAGES[@]:-}"; do
   prog="${extra%%:*}"; pkg="${extra#*:}"
   command -v "$prog" >/dev/null 2>&1 || missing+=("$pkg")
 done
+# WeasyPrint (workshop-pack PDFs) loads Pango through ctypes.
+for lib in libpango-1.0.so.0:libpango-1.0-0 libpangoft2-1.0.so.0:libpangoft2-1.0-0; do
+  if ! /sbin/ldconfig -p 2>/dev/null | grep -q "${lib%%:*}"; then missing+=("${lib#*:}"); fi
+done
 if [ ${#missing[@]} -gt 0 ]; then
   uniq=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
   echo "StoryHub needs these system packages, which are missing: $uniq" >&2
