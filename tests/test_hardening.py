@@ -161,6 +161,7 @@ def _at_once(app, count, request):
     return statuses
 
 
+@pytest.mark.slow  # about 3 s: up to fifteen real password checks
 @pytest.mark.parametrize("config_overrides", [{"LOGIN_RATE_LIMIT": "10 per 15 minutes"}])
 def test_forty_concurrent_wrong_passwords_check_no_more_than_the_limits(app, make_user):
     make_user(Role.REPORTER, username="rita")
