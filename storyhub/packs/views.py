@@ -119,10 +119,11 @@ def show(workshop_id: int):
     state = service.pack_state(workshop, current_user)
     problems = {q.id: service.quote_problem(t, q, current_user)
                 for t in workshop.themes for q in t.quotes}
+    others = {t.id: service.swap_candidates(workshop, t.id)[:6] for t in workshop.themes}
     audit.record("workshop.view", current_user.id, "workshop", workshop.id)
     db.session.commit()
     return render_template("packs/show.html", workshop=workshop, form=form, state=state,
-                           problems=problems, action_form=action_form,
+                           problems=problems, action_form=action_form, others=others,
                            addable=service.addable_themes(workshop),
                            statuses=list(ActionStatus), clock=render.clock,
                            code=service.story_code, max_quotes=service.MAX_QUOTES,
