@@ -87,7 +87,18 @@ def with_schema(command):
 
 # Tables that hold a story's words, vacuumed on PostgreSQL after an erasure.
 WORDY_TABLES = ("transcripts", "transcript_segments", "transcript_words", "passages",
-                "theme_passages", "themes", "theme_runs", "storyteller_identities", "stories")
+                "theme_passages", "themes", "theme_runs", "storyteller_identities", "stories",
+                "library_entries", "library_search")
+
+# Tables the database engine keeps beside the models (full-text indexes, made in SQL by their
+# migration): comparing the models with the schema leaves them, and their FTS5 shadow tables, out.
+ENGINE_TABLES = ("library_search",)
+
+
+def include_name(name: str | None, type_: str, _parent_names: object) -> bool:
+    """Alembic's `include_name`: False for the engine's own tables."""
+    return not (type_ == "table" and name is not None and any(
+        name == table or name.startswith(table + "_") for table in ENGINE_TABLES))
 
 
 def scrub() -> None:

@@ -235,9 +235,9 @@ def decide(actor: User | None, story: Story, action: Action,
 
 
 def require(actor: User | None, story: Story, action: Action,
-            today: date | None = None) -> Form:
+            today: date | None = None, *, curated: bool = False) -> Form:
     """Return the form `actor` may have `story` in for `action`; raise AccessDenied if none."""
-    decision = decide(actor, story, action, today)
+    decision = decide(actor, story, action, today, curated=curated)
     if not decision.allowed:
         raise AccessDenied(decision.reason)
     return decision.form

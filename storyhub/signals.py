@@ -24,3 +24,7 @@ transcript_changed = _signals.signal("transcript-changed")
 #: the Scope values erased, or None for the whole story). Each feature removes what it made
 #: from the story, in the erasing transaction, and returns the storage keys to delete.
 story_erasing = _signals.signal("story-erasing")
+
+#: The story page is being shown (sender: the Story; actor: the User). A receiver returns HTML
+#: (Markup) for a section of the page, or None; the library's curation panel is one.
+story_page_panels = _signals.signal("story-page-panels")

@@ -13,6 +13,7 @@ A, F, R, S = Role.ADMIN, Role.FACILITATOR, Role.REPORTER, Role.STAFF
 EVERYONE = {A, F, R, S}
 STORY_WORKERS = {A, F, R}  # those who gather stories and check transcripts
 THEME_WORKERS = {A, F}  # those who shape themes
+LIBRARY_READERS = {A, F, S}  # the staff library: staff, and those who curate or oversee it
 EXPECTED_ACCESS: dict[str, set[Role]] = {
     "accounts.change_password": EVERYONE,
     "accounts.logout": EVERYONE,
@@ -58,6 +59,11 @@ EXPECTED_ACCESS: dict[str, set[Role]] = {
     "themes.theme_board": THEME_WORKERS,
     "themes.theme_map": THEME_WORKERS,
     "themes.workshop_clip": THEME_WORKERS,
+    "library.index": LIBRARY_READERS,
+    "library.index_json": LIBRARY_READERS,
+    "library.show": LIBRARY_READERS,
+    "library.audio": LIBRARY_READERS,
+    "library.curate": {F},
     "stories.erase": {A},
     "stories.subject_access_export": {A},
 }

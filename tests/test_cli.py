@@ -33,8 +33,11 @@ def test_schema_matches_models(app):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    from storyhub.database import include_name
+
     with app.app_context(), db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+        diff = compare_metadata(MigrationContext.configure(
+            conn, opts={"include_name": include_name}), db.metadata)
     assert diff == []
 
 

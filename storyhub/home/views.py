@@ -36,10 +36,13 @@ NEXT_STEPS: dict[Role, list[NextStep]] = {
         NextStep("packs.index", "Workshop packs",
                  "Build a pack for a Conversations for Change workshop and record what was "
                  "agreed."),
+        NextStep("library.index", "Story library",
+                 "Read the stories approved for staff, as staff see them."),
     ],
     Role.STAFF: [
         NextStep("library.index", "Story library",
-                 "Read curated, anonymised stories from people on probation and colleagues."),
+                 "Read and listen to curated, anonymised stories from people on probation, "
+                 "peer mentors and colleagues, or search them by what they are about."),
     ],
     Role.ADMIN: [
         NextStep("admin.users", "People and roles",
@@ -59,7 +62,10 @@ def index():
         for step in NEXT_STEPS.get(current_user.role, [])
         if step.endpoint in current_app.view_functions
     ]
-    return render_template("home/index.html", steps=steps)
+    # Staff come to find stories: the library's search box is on their home page.
+    search = (url_for("library.index") if current_user.role is Role.STAFF
+              and "library.index" in current_app.view_functions else None)
+    return render_template("home/index.html", steps=steps, search=search)
 
 
 @bp.route("/healthz")

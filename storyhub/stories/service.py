@@ -262,9 +262,13 @@ def get_story(story_id: int, actor: User, action: policy.Action = policy.Action.
     return story
 
 
-def playback_file(story: Story, actor: User) -> StoredFile:
-    """Return the recording `actor` may listen to: whole, or muted over redacted words."""
-    form = policy.require(actor, story, policy.Action.PLAY)
+def playback_file(story: Story, actor: User, action: policy.Action = policy.Action.PLAY,
+                  curated: bool = False) -> StoredFile:
+    """Return the recording `actor` may listen to: whole, or muted over redacted words.
+
+    `action` and `curated`: as the policy asks (the staff library listens with its own action).
+    """
+    form = policy.require(actor, story, action, curated=curated)
     if story.recording is None:
         raise LookupError(story.id)
     recording = story.recording

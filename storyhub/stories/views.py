@@ -25,7 +25,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 from werkzeug.wsgi import wrap_file
 
-from .. import audit, policy
+from .. import audit, policy, signals
 from ..accounts.auth import role_required
 from ..accounts.models import Role, Site
 from ..extensions import db
@@ -178,9 +178,12 @@ def show(story_id: int):
     can = {action.value: policy.decide(current_user, story, action) for action in (
         policy.Action.PLAY, policy.Action.READ, policy.Action.EDIT, policy.Action.TRANSCRIBE,
         policy.Action.CONSENT, policy.Action.ERASE, policy.Action.SUBJECT_ACCESS)}
+    panels = [panel for _receiver, panel in signals.story_page_panels.send(
+        story, actor=current_user) if panel]
     audit.record("story.view", current_user.id, "story", story.id)
     db.session.commit()
     return render_template("stories/show.html", story=story, Scope=Scope, can=can,
+                           panels=panels,
                            format_duration=format_duration, state=state_of(story),
                            language_names={c.value: c.label for c in LANGUAGES})
 

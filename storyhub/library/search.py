@@ -1,0 +1,205 @@
+"""Search the library: full text in the database engine, meaning over passage embeddings.
+
+Full text: the `library_search` table holds each approved story's title, summary and redacted
+transcript (never the unredacted words, so a name taken out cannot be found either). SQLite
+keeps it as an FTS5 table (porter stemming, bm25 ranking, `snippet`); PostgreSQL as a table
+with a generated, weighted tsvector and a GIN index (`ts_rank_cd`, `ts_headline`). The service
+layer writes it whenever what staff may read changes; `storyhub rebuild-search` rebuilds it.
+
+Meaning: every approved story has the mean of its passage embeddings. A query is embedded
+with the theme model (all-MiniLM-L6-v2), compared with the stories' means (a float32 matrix
+cached in the process, reloaded when an entry changes) and the closest stories' passages are
+ranked with their own stored embeddings: the story's score is its best passage's.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import sqlalchemy as sa
+from markupsafe import Markup, escape
+from sqlalchemy import Select, func, select
+
+from ..extensions import db
+
+logger = logging.getLogger(__name__)
+TABLE = "library_search"
+START, STOP = "\x02", "\x03"  # marks around matched words, swapped for <mark> after escaping
+SNIPPET_WORDS = 24
+# Meaning search ranks the passages of this many closest stories (by their mean embedding).
+SHORTLIST = 40
+
+
+@dataclass(frozen=True)
+class Hit:
+    story_id: int
+    snippet: Markup
+    score: float
+    start: float | None = None  # where the passage begins in the recording (meaning search)
+
+
+def _is_postgres() -> bool:
+    return db.engine.dialect.name == "postgresql"
+
+
+def query_words(text: str) -> list[str]:
+    """Return the words of a search as typed (punctuation and search syntax dropped)."""
+    return re.findall(r"\w+", text.lower())[:20]
+
+
+def highlighted(text: str) -> Markup:
+    """Return engine snippet text escaped, its match marks as <mark>."""
+    # Escaped first: only the marks become markup.
+    return Markup(  # noqa: S704
+        str(escape(text)).replace(START, "<mark>").replace(STOP, "</mark>"))
+
+
+def index_story(story_id: int, title: str, summary: str, body: str) -> None:
+    """Put (or replace) a story's words in the full-text index."""
+    remove_story(story_id)
+    column = "story_id" if _is_postgres() else "rowid"
+    db.session.execute(sa.text(
+        f"INSERT INTO {TABLE} ({column}, title, summary, body) "  # noqa: S608 - constants only
+        "VALUES (:id, :title, :summary, :body)"),
+        {"id": story_id, "title": title, "summary": summary, "body": body})
+
+
+def remove_story(story_id: int) -> None:
+    column = "story_id" if _is_postgres() else "rowid"
+    db.session.execute(sa.text(f"DELETE FROM {TABLE} WHERE {column} = :id"),  # noqa: S608
+                       {"id": story_id})
+
+
+def clear_index() -> None:
+    db.session.execute(sa.text(f"DELETE FROM {TABLE}"))  # noqa: S608 - a constant
+
+
+def full_text(text: str, allowed: Select, limit: int = 20, offset: int = 0) -> list[Hit]:
+    """Return the stories among `allowed` (a select of story ids) matching `text`, best first.
+
+    Every word must match (stemmed); when no story has them all, any word will do.
+    """
+    words = query_words(text)
+    if not words:
+        return []
+    search = _postgres if _is_postgres() else _sqlite
+    hits = search(words, allowed, limit, offset, every=True)
+    if not hits and len(words) > 1 and offset == 0:
+        hits = search(words, allowed, limit, offset, every=False)
+    return hits
+
+
+def _sqlite(words: list[str], allowed: Select, limit: int, offset: int,
+            every: bool) -> list[Hit]:
+    table = sa.table(TABLE, sa.column("rowid"))
+    this: sa.ColumnClause = sa.literal_column(TABLE)
+    match = (" AND " if every else " OR ").join(f'"{w}"' for w in words)
+    score = func.bm25(this, 10.0, 4.0, 1.0)
+    snippet = func.snippet(this, -1, START, STOP, "…", SNIPPET_WORDS)
+    query = (select(table.c.rowid, snippet, score).select_from(table)
+             .where(this.op("MATCH")(match), table.c.rowid.in_(allowed))
+             .order_by(score).limit(limit).offset(offset))
+    return [Hit(int(story_id), highlighted(text), -float(rank))
+            for story_id, text, rank in db.session.execute(query)]
+
+
+def _postgres(words: list[str], allowed: Select, limit: int, offset: int,
+              every: bool) -> list[Hit]:
+    table = sa.table(TABLE, sa.column("story_id"), sa.column("summary"), sa.column("body"),
+                     sa.column("document"))
+    plain = func.plainto_tsquery("english", " ".join(words))
+    # Words are \w+ only, so joining them with | is a well-formed query.
+    tsquery = plain if every else func.to_tsquery("english", " | ".join(words))
+    rank = func.ts_rank_cd(table.c.document, tsquery)
+    best = (select(table.c.story_id, rank.label("rank")).select_from(table)
+            .where(table.c.document.op("@@")(tsquery), table.c.story_id.in_(allowed))
+            .order_by(rank.desc(), table.c.story_id).limit(limit).offset(offset)
+            .subquery())
+    headline = func.ts_headline(
+        "english", table.c.summary + " … " + table.c.body, tsquery,
+        f"StartSel={START}, StopSel={STOP}, MaxWords={SNIPPET_WORDS}, MinWords=10, "
+        "MaxFragments=2, FragmentDelimiter=\" … \"")
+    query = (select(best.c.story_id, headline, best.c.rank)
+             .join(table, table.c.story_id == best.c.story_id)
+             .order_by(best.c.rank.desc(), best.c.story_id))
+    return [Hit(int(story_id), highlighted(text), float(score))
+            for story_id, text, score in db.session.execute(query)]
+
+
+# --- meaning search ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Means:
+    key: tuple
+    story_ids: np.ndarray
+    vectors: np.ndarray  # one normalised float32 row per story
+
+
+_means: _Means | None = None
+_lock = threading.Lock()
+
+
+def unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
+
+
+def mean_vector(embeddings: list[bytes]) -> bytes | None:
+    """Return the normalised mean of normalised embeddings (float32 bytes), or None."""
+    if not embeddings:
+        return None
+    stacked = unit(np.stack([np.frombuffer(e, dtype=np.float32) for e in embeddings]))
+    return unit(stacked.mean(axis=0)).tobytes()
+
+
+def story_means(key: tuple, load) -> _Means:
+    """Return the stories' mean vectors, loading them (`load()` -> rows of id, bytes) on change.
+
+    `key` says which version of the library the cache must hold (entries count and last change).
+    """
+    global _means
+    cached = _means
+    if cached is not None and cached.key == key:
+        return cached
+    with _lock:
+        if _means is not None and _means.key == key:
+            return _means
+        rows = [(story_id, vector) for story_id, vector in load() if vector]
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        vectors = (np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+                   if rows else np.zeros((0, 384), dtype=np.float32))
+        _means = _Means(key, ids, vectors)
+        logger.info("Library meaning index loaded: %d stories", len(ids))
+        return _means
+
+
+def forget_means() -> None:
+    """Drop the cached matrix (tests, and after a rebuild)."""
+    global _means
+    _means = None
+
+
+@lru_cache(maxsize=2048)
+def embed_query(text: str, model: str) -> bytes:
+    """Embed a search (the model loads once per process; repeated searches are remembered)."""
+    from ..themes import modeling
+
+    return unit(modeling.embed([text], model)[0]).tobytes()
+
+
+def closest(query: np.ndarray, means: _Means, allowed: np.ndarray, n: int) -> list[int]:
+    """Return the ids of the `n` allowed stories whose mean vector is closest to `query`."""
+    if not len(means.story_ids):
+        return []
+    scores = means.vectors @ query
+    scores[~np.isin(means.story_ids, allowed)] = -np.inf
+    n = min(n, int(np.isfinite(scores).sum()))
+    if n <= 0:
+        return []
+    top = np.argpartition(-scores, n - 1)[:n]
+    return [int(means.story_ids[i]) for i in top[np.argsort(-scores[top])]]
