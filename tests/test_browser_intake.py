@@ -27,7 +27,7 @@ def speech_wav(tmp_path):
 
 @pytest.fixture
 def server(tmp_path):
-    live = live_server(tmp_path, "reporter", "rita", "reporter pass 1", "Rita")
+    live = live_server(tmp_path, "reporter", "rita", "amber kettle harbour 7", "Rita")
     yield live
     live.stop()
 
@@ -45,7 +45,7 @@ def test_reporter_records_uploads_and_plays_back(server, speech_wav, tmp_path):
         page = context.new_page()
         page.goto(server.url + "/login")
         page.get_by_label("Username").fill("rita")
-        page.get_by_label("Password").fill("reporter pass 1")
+        page.get_by_label("Password").fill("amber kettle harbour 7")
         page.get_by_role("button", name="Sign in").click()
         page.get_by_role("link", name="Add a story").first.click()
 

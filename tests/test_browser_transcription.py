@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.fixture
 def server(tmp_path):
-    live = live_server(tmp_path, "reporter", "rita", "reporter pass 1", "Rita",
+    live = live_server(tmp_path, "reporter", "rita", "amber kettle harbour 7", "Rita",
                        worker=True, env={"STORYHUB_JOB_HEARTBEAT_SECONDS": "0.5"})
     yield live
     live.stop()
@@ -28,7 +28,7 @@ def test_upload_watch_progress_correct_and_review(server, tmp_path):
         page = browser.new_page(viewport={"width": 390, "height": 844})
         page.goto(server.url + "/login")
         page.get_by_label("Username").fill("rita")
-        page.get_by_label("Password").fill("reporter pass 1")
+        page.get_by_label("Password").fill("amber kettle harbour 7")
         page.get_by_role("button", name="Sign in").click()
         page.goto(server.url + "/stories/new")
         page.get_by_label("Recording", exact=True).set_input_files(str(audio))

@@ -51,7 +51,7 @@ def add_long_story(live, tmp_path) -> int:
     """A reporter's story of about two and a half minutes, queued for the server's worker."""
     with live.app.app_context():
         reporter = accounts.create_user(f"rita{time.monotonic_ns()}", "Rita", Role.REPORTER,
-                                        "reporter pass 1")
+                                        "amber kettle harbour 7")
         db.session.flush()
         story = stories.create_story(
             stories.NewStory("A long story", "person_on_probation", "monologue", date.today()),
