@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from storyhub.accounts.models import User
 from storyhub.extensions import db
-from storyhub.packs import exports, outcomes, render, service
+from storyhub.packs import exports, outcomes, render, service, shaping
 from storyhub.packs.models import Workshop, WorkshopPack, WorkshopQuote
 from storyhub.stories.consent import Scope
 from storyhub.stories.models import Consent, Story, StorytellerIdentity
@@ -161,7 +161,7 @@ def test_changed_transcript_stops_generation_naming_the_quote(app, data):
             WorkshopPack.version.desc())) == 1
         # Taking the new words lets it through, and the new version has them.
         theme = workshop.themes[0]
-        service.refresh_quote(workshop, theme.id, theme.quotes[0].id)
+        shaping.refresh_quote(workshop, theme.id, theme.quotes[0].id)
         db.session.commit()
         pack, made = service.generate_pack(workshop_id, data["facilitator"])
         db.session.commit()

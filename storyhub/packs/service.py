@@ -84,7 +84,7 @@ def quote_candidates(run: ThemeRun, theme_id: int) -> list[ThemePassage]:
     return board.quote_order(passages_of(run, theme_id))
 
 
-def _choose_quotes(ordered: list[list[ThemePassage]], per_theme: int) -> list[list[ThemePassage]]:
+def choose_quotes(ordered: list[list[ThemePassage]], per_theme: int) -> list[list[ThemePassage]]:
     """Pick quotes for each theme: pinned first; one per story until every story has a turn."""
     chosen: list[list[ThemePassage]] = [[] for _ in ordered]
     used: set[int] = set()
@@ -107,7 +107,7 @@ def _choose_quotes(ordered: list[list[ThemePassage]], per_theme: int) -> list[li
     return chosen
 
 
-def _quote_from(row: ThemePassage, position: int) -> WorkshopQuote:
+def quote_from(row: ThemePassage, position: int) -> WorkshopQuote:
     passage = row.passage
     return WorkshopQuote(story_id=passage.story_id, passage_id=passage.id, position=position,
                          speaker=passage.speaker, start=passage.start, end=passage.end,
@@ -130,12 +130,12 @@ def create_workshop(run_id: int, actor_id: int, title: str, held_on: date | None
                         safeguarding_contact=safeguarding_contact.strip(), run_id=run.id,
                         created_by_id=actor_id)
     ordered = [quote_candidates(run, v.theme.id) for v in views]
-    for position, (view, picked) in enumerate(zip(views, _choose_quotes(ordered, quotes),
+    for position, (view, picked) in enumerate(zip(views, choose_quotes(ordered, quotes),
                                                   strict=True)):
         workshop.themes.append(WorkshopTheme(
             theme_id=view.theme.id, position=position, title=view.theme.label,
             description=view.theme.description or "", questions=DEFAULT_QUESTIONS,
-            quotes=[_quote_from(row, n) for n, row in enumerate(picked)]))
+            quotes=[quote_from(row, n) for n, row in enumerate(picked)]))
     db.session.add(workshop)
     db.session.flush()
     audit.record("workshop.create", actor_id, "workshop", workshop.id,
@@ -156,142 +156,9 @@ def update_details(workshop: Workshop, actor_id: int, **fields) -> None:
     audit.record("workshop.edit", actor_id, "workshop", workshop.id)
 
 
-def _theme_of(workshop: Workshop, workshop_theme_id: int) -> WorkshopTheme:
-    found = next((t for t in workshop.themes if t.id == workshop_theme_id), None)
-    if found is None:
-        raise LookupError(workshop_theme_id)
-    return found
-
-
-def _renumber(items: list) -> None:
-    for position, item in enumerate(items):
-        item.position = position
-
-
-def move_theme(workshop: Workshop, workshop_theme_id: int, offset: int) -> None:
-    """Move a theme up (offset -1) or down (+1) the workshop's order."""
-    themes = list(workshop.themes)
-    theme = _theme_of(workshop, workshop_theme_id)
-    index = themes.index(theme)
-    target = min(max(index + offset, 0), len(themes) - 1)
-    themes.insert(target, themes.pop(index))
-    _renumber(themes)
-
-
-def remove_theme(workshop: Workshop, workshop_theme_id: int) -> None:
-    theme = _theme_of(workshop, workshop_theme_id)
-    workshop.themes.remove(theme)
-    _renumber(workshop.themes)
-
-
-def addable_themes(workshop: Workshop) -> list:
-    """Return the run's shown themes the workshop does not hold yet."""
-    if workshop.run is None or workshop.run.status is not RunStatus.DONE:
-        return []
-    held = {t.theme_id for t in workshop.themes}
-    views, _ = board.theme_views(workshop.run, include_hidden=False)
-    return [v.theme for v in views if v.passages and v.theme.id not in held]
-
-
-def add_theme(workshop: Workshop, theme_id: int) -> WorkshopTheme:
-    theme = next((t for t in addable_themes(workshop) if t.id == theme_id), None)
-    if theme is None:
-        raise LookupError(theme_id)
-    if len(workshop.themes) >= MAX_THEMES:
-        raise ValueError(f"A workshop can look at {MAX_THEMES} themes at most. Remove one "
-                         "first.")
-    picked = _choose_quotes([quote_candidates(theme.run, theme.id)], DEFAULT_QUOTES)[0]
-    added = WorkshopTheme(theme_id=theme.id, position=len(workshop.themes), title=theme.label,
-                          description=theme.description or "", questions=DEFAULT_QUESTIONS,
-                          quotes=[_quote_from(row, n) for n, row in enumerate(picked)])
-    workshop.themes.append(added)
-    return added
-
-
-def edit_theme(workshop: Workshop, workshop_theme_id: int, title: str, description: str,
-               questions: str) -> WorkshopTheme:
-    theme = _theme_of(workshop, workshop_theme_id)
-    title = " ".join(title.split())
-    if not title:
-        raise ValueError("Give the theme a name.")
-    theme.title = title[:120]
-    theme.description = description.strip()
-    theme.questions = "\n".join(q.strip() for q in questions.splitlines() if q.strip())
-    return theme
-
-
-def _quote_of(theme: WorkshopTheme, quote_id: int) -> WorkshopQuote:
-    found = next((q for q in theme.quotes if q.id == quote_id), None)
-    if found is None:
-        raise LookupError(quote_id)
-    return found
-
-
-def swap_candidates(workshop: Workshop, workshop_theme_id: int) -> list[ThemePassage]:
-    """Return the passages that could be quoted for a theme, less those already chosen."""
-    theme = _theme_of(workshop, workshop_theme_id)
-    if workshop.run is None or theme.theme_id is None:
-        return []
-    held = {q.passage_id for q in theme.quotes}
-    return [r for r in quote_candidates(workshop.run, theme.theme_id)
-            if r.passage_id not in held]
-
-
-def choose_quote(workshop: Workshop, workshop_theme_id: int, passage_id: int,
-                 replacing: int | None = None) -> WorkshopQuote:
-    """Quote a passage for a theme, in place of `replacing` or added at the end."""
-    theme = _theme_of(workshop, workshop_theme_id)
-    row = next((r for r in swap_candidates(workshop, workshop_theme_id)
-                if r.passage_id == passage_id), None)
-    if row is None:
-        raise LookupError(passage_id)
-    if replacing is not None:
-        old = _quote_of(theme, replacing)
-        position = old.position
-        theme.quotes.remove(old)
-        db.session.flush()  # the old row goes before the new one takes its place
-    else:
-        if len(theme.quotes) >= MAX_QUOTES:
-            raise ValueError(f"A theme has {MAX_QUOTES} quotes at most. Swap one instead.")
-        position = len(theme.quotes)
-    quote = _quote_from(row, position)
-    theme.quotes.insert(position, quote)
-    _renumber(theme.quotes)
-    return quote
-
-
-def remove_quote(workshop: Workshop, workshop_theme_id: int, quote_id: int) -> None:
-    theme = _theme_of(workshop, workshop_theme_id)
-    theme.quotes.remove(_quote_of(theme, quote_id))
-    _renumber(theme.quotes)
-
-
-def move_quote(workshop: Workshop, workshop_theme_id: int, quote_id: int, offset: int) -> None:
-    theme = _theme_of(workshop, workshop_theme_id)
-    quotes = list(theme.quotes)
-    quote = _quote_of(theme, quote_id)
-    index = quotes.index(quote)
-    quotes.insert(min(max(index + offset, 0), len(quotes) - 1), quotes.pop(index))
-    _renumber(quotes)
-
-
-def refresh_quote(workshop: Workshop, workshop_theme_id: int, quote_id: int) -> WorkshopQuote:
-    """Take the transcript's current (redacted) words for a quote whose transcript changed."""
-    quote = _quote_of(_theme_of(workshop, workshop_theme_id), quote_id)
-    transcript = _transcript(quote.story_id)
-    if transcript is None:
-        raise ValueError("This story has no transcript any more. Remove the quote.")
-    text = text_between(transcript, quote.speaker, quote.start, quote.end, Form.REDACTED)
-    if not text.strip():
-        raise ValueError("The transcript no longer has words at this quote's times. Remove "
-                         "the quote or choose another.")
-    quote.text = text
-    return quote
-
-
 # -- checking quotes and assembling a pack's content --------------------------------------
 
-def _transcript(story_id: int) -> Transcript | None:
+def transcript_of(story_id: int) -> Transcript | None:
     return db.session.scalar(select(Transcript).where(Transcript.story_id == story_id))
 
 
@@ -317,7 +184,7 @@ def quote_problem(theme: WorkshopTheme, quote: WorkshopQuote, actor=None) -> str
     decision = policy.decide(actor, story, policy.Action.QUOTE)
     if not decision.allowed:
         return f"{ref}: {decision.reason} Remove the quote or choose another."
-    transcript = _transcript(story.id)
+    transcript = transcript_of(story.id)
     if transcript is None or transcript.reviewed_at is None:
         return (f"{ref}: the story's transcript is no longer marked as reviewed. Ask its "
                 "reporter to check it, or choose another quote.")
@@ -329,6 +196,13 @@ def quote_problem(theme: WorkshopTheme, quote: WorkshopQuote, actor=None) -> str
         return (f"{ref}: it holds the storyteller's name. Redact the name in the transcript, "
                 "then use its new words.")
     return None
+
+
+def playable(quote: WorkshopQuote, actor) -> bool:
+    """Say whether `actor` may play this quote's stretch of audio in a workshop."""
+    story = db.session.get(Story, quote.story_id)
+    return (story is not None and story.recording is not None and quote.passage_id is not None
+            and policy.decide(actor, story, policy.Action.PLAY_CLIP).allowed)
 
 
 @dataclass
@@ -386,14 +260,13 @@ def check(workshop: Workshop, actor=None) -> Checked:
             story = db.session.get(Story, quote.story_id)
             if story is None:  # erased since quote_problem looked
                 continue
-            playable = (story.recording is not None
-                        and policy.decide(actor, story, policy.Action.PLAY_CLIP).allowed)
-            clip += playable
+            audio = playable(quote, actor)
+            clip += audio
             quotes.append({
                 "code": story_code(story.id), "role": story.storyteller.role.label,
                 "start": round(quote.start, 2), "end": round(quote.end, 2), "text": quote.text,
                 "passage_id": quote.passage_id, "story_id": story.id,
-                "clip": f"{clip:02d}" if playable else ""})
+                "clip": f"{clip:02d}" if audio else ""})
             quoted.append(story.id)
         view = views.get(theme.theme_id) if theme.theme_id is not None else None
         themes.append({

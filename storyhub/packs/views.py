@@ -23,7 +23,7 @@ from ..accounts.auth import role_required
 from ..accounts.models import Role
 from ..extensions import db
 from ..themes.models import RunStatus, ThemeRun
-from . import exports, outcomes, render, service
+from . import exports, outcomes, render, service, shaping
 from .forms import ActionForm, WorkshopForm
 from .models import ActionStatus, Workshop
 
@@ -119,12 +119,15 @@ def show(workshop_id: int):
     state = service.pack_state(workshop, current_user)
     problems = {q.id: service.quote_problem(t, q, current_user)
                 for t in workshop.themes for q in t.quotes}
-    others = {t.id: service.swap_candidates(workshop, t.id)[:6] for t in workshop.themes}
+    others = {t.id: shaping.swap_candidates(workshop, t.id)[:6] for t in workshop.themes}
+    playable = {q.id for t in workshop.themes for q in t.quotes
+                if not problems[q.id] and service.playable(q, current_user)}
     audit.record("workshop.view", current_user.id, "workshop", workshop.id)
     db.session.commit()
     return render_template("packs/show.html", workshop=workshop, form=form, state=state,
                            problems=problems, action_form=action_form, others=others,
-                           addable=service.addable_themes(workshop),
+                           playable=playable,
+                           addable=shaping.addable_themes(workshop),
                            statuses=list(ActionStatus), clock=render.clock,
                            code=service.story_code, max_quotes=service.MAX_QUOTES,
                            min_quotes=service.MIN_QUOTES)
@@ -146,14 +149,14 @@ def details(workshop_id: int):
 @bp.route("/<int:workshop_id>/themes/<int:theme_id>/move", methods=["POST"])
 @role_required(*SHAPERS)
 def move_theme(workshop_id: int, theme_id: int):
-    return _change(workshop_id, lambda w: service.move_theme(w, theme_id, _offset()),
+    return _change(workshop_id, lambda w: shaping.move_theme(w, theme_id, _offset()),
                    "Theme moved.", f"#wtheme-{theme_id}")
 
 
 @bp.route("/<int:workshop_id>/themes/<int:theme_id>/remove", methods=["POST"])
 @role_required(*SHAPERS)
 def remove_theme(workshop_id: int, theme_id: int):
-    return _change(workshop_id, lambda w: service.remove_theme(w, theme_id),
+    return _change(workshop_id, lambda w: shaping.remove_theme(w, theme_id),
                    "Theme taken out of the workshop.", "#themes")
 
 
@@ -164,14 +167,14 @@ def add_theme(workshop_id: int):
     if theme_id is None:
         flash("Choose a theme to add.", "error")
         return _back(workshop_or_404(workshop_id), "#themes")
-    return _change(workshop_id, lambda w: service.add_theme(w, theme_id), "Theme added.",
+    return _change(workshop_id, lambda w: shaping.add_theme(w, theme_id), "Theme added.",
                    "#themes")
 
 
 @bp.route("/<int:workshop_id>/themes/<int:theme_id>", methods=["POST"])
 @role_required(*SHAPERS)
 def edit_theme(workshop_id: int, theme_id: int):
-    return _change(workshop_id, lambda w: service.edit_theme(
+    return _change(workshop_id, lambda w: shaping.edit_theme(
         w, theme_id, request.form.get("title", ""), request.form.get("description", ""),
         request.form.get("questions", "")), "Theme saved.", f"#wtheme-{theme_id}")
 
@@ -187,7 +190,7 @@ def quotes(workshop_id: int, theme_id: int):
     replacing = request.args.get("replace", type=int)
     if replacing is not None and replacing not in {q.id for q in theme.quotes}:
         abort(404)
-    rows = service.swap_candidates(workshop, theme_id)
+    rows = shaping.swap_candidates(workshop, theme_id)
     audit.record("workshop.view_quotes", current_user.id, "workshop", workshop.id)
     db.session.commit()
     return render_template("packs/quotes.html", workshop=workshop, theme=theme, rows=rows,
@@ -201,7 +204,7 @@ def choose_quote(workshop_id: int, theme_id: int):
     if passage_id is None:
         abort(400)
     replacing = _int("replace")
-    return _change(workshop_id, lambda w: service.choose_quote(
+    return _change(workshop_id, lambda w: shaping.choose_quote(
         w, theme_id, passage_id, replacing),
         "Quote swapped." if replacing else "Quote added.", f"#wtheme-{theme_id}")
 
@@ -211,9 +214,9 @@ def choose_quote(workshop_id: int, theme_id: int):
 @role_required(*SHAPERS)
 def quote_action(workshop_id: int, theme_id: int, quote_id: int, verb: str):
     verbs = {
-        "remove": (lambda w: service.remove_quote(w, theme_id, quote_id), "Quote removed."),
-        "move": (lambda w: service.move_quote(w, theme_id, quote_id, _offset()), "Quote moved."),
-        "refresh": (lambda w: service.refresh_quote(w, theme_id, quote_id),
+        "remove": (lambda w: shaping.remove_quote(w, theme_id, quote_id), "Quote removed."),
+        "move": (lambda w: shaping.move_quote(w, theme_id, quote_id, _offset()), "Quote moved."),
+        "refresh": (lambda w: shaping.refresh_quote(w, theme_id, quote_id),
                     "The quote now has the transcript's current words. Read it again before "
                     "you generate the pack."),
     }
