@@ -3,6 +3,9 @@
 Plain BERTopic is tuned for large corpora: on a few dozen passages HDBSCAN calls everything noise,
 and on 2,000 comments it leaves a third unassigned. Here:
 
+- pilot-sized collections (under `small.SMALL_MAX_PASSAGES` passages) skip UMAP and HDBSCAN:
+  passages are centred and given their story's context, and Ward's tree is cut at the simplest
+  stable number of themes (see `small`);
 - `AdaptiveReducer` uses UMAP only when there are enough passages for a neighbour graph, and
   scales its neighbourhood with the corpus;
 - `AdaptiveClusterer` runs HDBSCAN with a minimum theme size scaled to the corpus, falls back to
@@ -25,6 +28,8 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+
+from . import small
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +84,7 @@ class ThemeParams:
     max_unassigned: float = 0.05
     fit_sample: int = 20000
     seed_min_similarity: float = 0.3
+    story_context: float = small.STORY_CONTEXT
     seeds: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -90,6 +96,16 @@ def params_for(n: int, seeds: Sequence[SeedTheme] = (), random_state: int = 42,
                max_unassigned: float = 0.05) -> ThemeParams:
     """Choose reducer and clustering settings from the number of passages."""
     fitted = min(n, fit_sample)
+    if fitted < small.SMALL_MAX_PASSAGES:
+        return ThemeParams(
+            passages=n, random_state=random_state, reducer="none",
+            # A workshop board of one or two themes says little; from 9 passages on, look
+            # for at least three (a two-way split is always "stable").
+            min_cluster_size=2, min_samples=1,
+            min_themes=int(np.clip(round(np.sqrt(fitted) / 2), 3, 6)) if fitted >= 9 else 2,
+            max_themes=int(np.clip(fitted // 3, 2, 12)),
+            max_unassigned=max_unassigned, fit_sample=fit_sample,
+            seed_min_similarity=seed_min_similarity, seeds=[asdict(s) for s in seeds])
     return ThemeParams(
         passages=n, random_state=random_state,
         reducer="umap" if fitted >= UMAP_MIN_PASSAGES else "none",
@@ -108,8 +124,9 @@ def params_for(n: int, seeds: Sequence[SeedTheme] = (), random_state: int = 42,
 class AdaptiveReducer:
     """UMAP for corpora big enough for a neighbour graph; unit-length embeddings otherwise."""
 
-    def __init__(self, params: ThemeParams):
+    def __init__(self, params: ThemeParams, groups: Sequence | None = None):
         self.params = params
+        self.groups = groups
         self.umap = None
 
     def fit(self, X, y=None):
@@ -125,7 +142,7 @@ class AdaptiveReducer:
                              force_approximation_algorithm=True)
             self.embedding_ = self.umap.fit_transform(X)
         else:
-            self.embedding_ = _unit(X)
+            self.embedding_ = small.story_space(X, self.groups, self.params.story_context)
         return self
 
     def fit_transform(self, X, y=None):
@@ -133,7 +150,7 @@ class AdaptiveReducer:
 
     def transform(self, X):
         if self.umap is None:
-            return _unit(X)
+            return small.story_space(X)
         return self.umap.transform(X)
 
 
@@ -147,6 +164,13 @@ class AdaptiveClusterer:
     def fit(self, X, y=None):
         X = np.asarray(X, dtype=np.float64)
         n = len(X)
+        if self.params.reducer == "none":
+            labels, self.stability = small.choose_themes(
+                X, self.params.min_themes, self.params.max_themes, self.params.random_state)
+            self.method = "ward-stable"
+            self.labels_ = labels
+            self._centroids = _centroids(X, labels)
+            return self
         labels = np.full(n, -1)
         # Density needs a neighbour graph: below UMAP_MIN_PASSAGES go straight to the fallback.
         if self.params.reducer == "umap" and n >= 2 * self.params.min_cluster_size:
@@ -256,6 +280,8 @@ class FoundTheme:
     keywords: list[str]
     seed: str | None
     size: int
+    # The theme's most representative sentence, shown under its name.
+    description: str = ""
 
 
 @dataclass
@@ -313,10 +339,15 @@ def _vectorizer(n: int):
 
 def fit_themes(texts: Sequence[str], embeddings: np.ndarray, params: ThemeParams,
                embedding_model: str = "",
-               progress: Callable[[float], None] = lambda _p: None) -> ThemeResult:
-    """Find themes in `texts` (with their `embeddings`); return topics per text and the themes."""
+               progress: Callable[[float], None] = lambda _p: None,
+               groups: Sequence | None = None) -> ThemeResult:
+    """Find themes in `texts` (with their `embeddings`); return topics per text and the themes.
+
+    `groups` says which story each text comes from (small collections use it as context).
+    """
     from bertopic import BERTopic
-    from bertopic.representation import KeyBERTInspired, MaximalMarginalRelevance
+
+    from . import naming
 
     started = time.perf_counter()
     seconds: dict[str, float] = {}
@@ -328,12 +359,10 @@ def fit_themes(texts: Sequence[str], embeddings: np.ndarray, params: ThemeParams
     clusterer = AdaptiveClusterer(params)
     model = BERTopic(
         embedding_model=get_embedder(embedding_model),
-        umap_model=AdaptiveReducer(params),
+        umap_model=AdaptiveReducer(params, None if groups is None
+                                   else [groups[i] for i in fit_idx]),
         hdbscan_model=clusterer,
         vectorizer_model=_vectorizer(len(fit_idx)),
-        representation_model=[KeyBERTInspired(top_n_words=10, nr_candidate_words=40,
-                                              random_state=params.random_state),
-                              MaximalMarginalRelevance(diversity=0.3, top_n_words=8)],
         zeroshot_topic_list=[s.prompt for s in seeds] or None,
         zeroshot_min_similarity=params.seed_min_similarity,
         min_topic_size=2,
@@ -361,13 +390,25 @@ def fit_themes(texts: Sequence[str], embeddings: np.ndarray, params: ThemeParams
     coords = map_coordinates(model.umap_model, embeddings, fit_idx, params)
     seconds["map"] = time.perf_counter() - t0
     seed_of = getattr(model, "_topic_id_to_zeroshot_topic_idx", {}) or {}
+    t0 = time.perf_counter()
+    encode = get_embedder(embedding_model).encode
+
+    def embed_phrases(items: list[str]) -> np.ndarray:
+        return np.asarray(encode(items, batch_size=64, show_progress_bar=False))
+
+    topic_list = topics.tolist()
+    names = naming.name_themes(texts, topic_list, embeddings, embed_phrases)
+    lines = naming.subtitles(texts, topic_list, embeddings,
+                             {t: words for t, (_name, words) in names.items()})
+    seconds["names"] = time.perf_counter() - t0
     themes = []
-    for number in sorted(set(topics.tolist()) - {-1}):
-        keywords = [w for w, _s in (model.get_topic(number) or []) if w][:8]
+    for number in sorted(set(topic_list) - {-1}):
+        name, keywords = names.get(number, ("Theme", []))
         seed = seeds[seed_of[number]].name if number in seed_of else None
-        themes.append(FoundTheme(number=int(number), label=seed or readable_label(keywords),
+        themes.append(FoundTheme(number=int(number), label=seed or name,
                                  keywords=keywords, seed=seed,
-                                 size=int((topics == number).sum())))
+                                 size=int((topics == number).sum()),
+                                 description=lines.get(number, "")))
     seconds["total"] = time.perf_counter() - started
     logger.info("Themed %d passages into %d themes (%s) in %.1fs", n, len(themes),
                 clusterer.method or "zero-shot", seconds["total"])

@@ -1,4 +1,8 @@
-"""Split a reviewed transcript into passages: one speaker, whole sentences, about 40-150 words."""
+"""Split a reviewed transcript into passages: one speaker, whole sentences, about 40-150 words.
+
+A short story (up to SHORT_STORY_WORDS) is cut into passages of about SHORT_PASSAGE_WORDS
+instead, so that a 90-word story that touches two themes is not one indivisible unit.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,9 @@ from ..transcripts.text import tokens
 
 MIN_WORDS = 40
 MAX_WORDS = 150
+# A story this short is cut into passages of about SHORT_PASSAGE_WORDS words each.
+SHORT_STORY_WORDS = 250
+SHORT_PASSAGE_WORDS = 60
 # A turn shorter than this that is not joined to a passage is back-channel ("Yeah, go on").
 SHORT_TURN_WORDS = 8
 FILLER = frozenset("um umm uh uhh er erm ah oh mm mhm mm-hm hmm yeah yes yep ok okay right "
@@ -76,7 +83,14 @@ def sentences(transcript: Transcript, form: Form = Form.REDACTED) -> list[Senten
 
 
 def split_passages(transcript: Transcript) -> list[PassageText]:
-    """Group sentences into passages that never cross a change of speaker."""
+    """Group sentences into passages that never cross a change of speaker.
+
+    Short stories give passages of about SHORT_PASSAGE_WORDS words (see `_short_story`).
+    """
+    told = [s for s in sentences(transcript) if not _is_filler(s.words)]
+    total = sum(len(s.words) for s in told)
+    if 0 < total <= SHORT_STORY_WORDS:
+        return _short_story(transcript, told, total)
     names = transcript.speakers or {}
     passages: list[PassageText] = []
     group: list[Sentence] = []
@@ -90,9 +104,7 @@ def split_passages(transcript: Transcript) -> list[PassageText]:
                                         group[0].start, group[-1].end, " ".join(words)))
         group.clear()
 
-    for sentence in sentences(transcript):
-        if _is_filler(sentence.words):
-            continue
+    for sentence in told:
         # A sentence longer than a passage (no punctuation) is cut at MAX_WORDS.
         pieces = [sentence.words[i:i + MAX_WORDS]
                   for i in range(0, len(sentence.words), MAX_WORDS)]
@@ -118,3 +130,36 @@ def _join_short(passages: list[PassageText]) -> list[PassageText]:
         else:
             joined.append(p)
     return joined
+
+
+def _short_story(transcript: Transcript, told: list[Sentence], total: int) -> list[PassageText]:
+    """Cut a short story into about total / SHORT_PASSAGE_WORDS passages of similar length.
+
+    Cuts fall between sentences, and always where the speaker changes; a reporter's short
+    question or a back-channel (under SHORT_TURN_WORDS) is left out.
+    """
+    names = transcript.speakers or {}
+    wanted = max(1, round(total / SHORT_PASSAGE_WORDS))
+    share = total / wanted
+    passages: list[PassageText] = []
+    group: list[Sentence] = []
+    said = 0  # words of the story before the current group
+
+    def close() -> None:
+        words = [w for s in group for w in s.words]
+        if len(words) >= SHORT_TURN_WORDS:
+            passages.append(PassageText(names.get(group[0].speaker, group[0].speaker),
+                                        group[0].start, group[-1].end, " ".join(words)))
+        group.clear()
+
+    for sentence in told:
+        size = sum(len(s.words) for s in group)
+        # Cut when this sentence's middle lies past the next share of the story.
+        due = said + size + len(sentence.words) / 2 > share * (len(passages) + 1)
+        if group and (group[0].speaker != sentence.speaker or due and size >= SHORT_TURN_WORDS):
+            said += size
+            close()
+        group.append(sentence)
+    if group:
+        close()
+    return passages

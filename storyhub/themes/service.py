@@ -300,7 +300,8 @@ def _store(run: ThemeRun, prepared: Prepared, analysis: Analysis) -> None:
     themes: dict[int, Theme] = {}
     for pos, found in enumerate(result.themes):
         theme = Theme(number=found.number, position=pos, label=found.label[:120],
-                      auto_label=found.label[:120], keywords=found.keywords, seed=found.seed)
+                      auto_label=found.label[:120], keywords=found.keywords, seed=found.seed,
+                      description=found.description)
         run.themes.append(theme)
         themes[found.number] = theme
     db.session.flush()
