@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -49,6 +50,16 @@ def database_url(tmp_path_factory) -> str:
     url = os.environ.get("STORYHUB_TEST_DATABASE_URL")
     if url:
         url = database_uri(url, "")
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        if worker:  # each pytest-xdist worker gets a database of its own on the server
+            from sqlalchemy.engine import make_url
+
+            from .instances import create_database
+
+            base = make_url(url)
+            url = base.set(database=f"{base.database}_{worker}").render_as_string(
+                hide_password=False)
+            create_database(url)
         _reset_database(url)
         return url
     return database_uri(None, str(tmp_path_factory.mktemp("db")))
@@ -79,6 +90,18 @@ def prepared():
     return None
 
 
+def _per_worker(url: str) -> str:
+    """Give each pytest-xdist worker its own Redis database (gw1 two below gw0's, and so on)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    found = re.match(r"^(redis://[^/]+/)(\d+)$", url)
+    if not found or worker == "gw0":
+        return url
+    number = int(found.group(2)) - 2 * int(worker.removeprefix("gw"))
+    if number < 0:
+        raise RuntimeError(f"too many pytest-xdist workers for Redis database {url}")
+    return f"{found.group(1)}{number}"
+
+
 @pytest.fixture
 def app(migrated, tmp_path, monkeypatch, config_overrides, prepared):
     """A StoryHub app on the shared test database, emptied before each test.
@@ -94,10 +117,10 @@ def app(migrated, tmp_path, monkeypatch, config_overrides, prepared):
         "SECRET_KEY": "test-secret",
         "WTF_CSRF_ENABLED": False,
         "SESSION_COOKIE_SECURE": False,
-        "RATELIMIT_STORAGE_URI": os.environ.get("STORYHUB_TEST_RATELIMIT_STORAGE_URI",
-                                                "memory://"),
+        "RATELIMIT_STORAGE_URI": _per_worker(os.environ.get(
+            "STORYHUB_TEST_RATELIMIT_STORAGE_URI", "memory://")),
         # Empty: the embedded queue in this test's instance folder.
-        "BROKER_URL": os.environ.get("STORYHUB_TEST_BROKER_URL", ""),
+        "BROKER_URL": _per_worker(os.environ.get("STORYHUB_TEST_BROKER_URL", "")),
     }
     config.update(config_overrides)
     app = create_app(config)
