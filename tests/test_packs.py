@@ -358,6 +358,12 @@ def test_a_facilitator_builds_shapes_and_downloads_a_pack_over_http(app, client,
     assert "Action recorded." in added.get_data(as_text=True)
     assert "Fares paid before the appointment" in client.get("/packs/actions").get_data(
         as_text=True)
+    # An edit to a quoted transcript marks the pack out of date, in the list and on its page.
+    assert "Out of date" not in client.get("/packs/").get_data(as_text=True)
+    edit_first_quote_transcript(app, workshop.id)
+    assert "Out of date" in client.get("/packs/").get_data(as_text=True)
+    page = client.get(url).get_data(as_text=True)
+    assert "Out of date" in page and "Use the new words" in page
     refused = client.post(f"{url}/actions", data={"what": "", "status": "agreed"},
                           follow_redirects=True)
     assert "This field is required." in refused.get_data(as_text=True)
