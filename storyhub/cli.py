@@ -149,10 +149,12 @@ def rewrap_keys_command() -> None:
 
 def init_app(app: Flask) -> None:
     """Register StoryHub's commands on `app.cli`."""
+    from .demo.command import demo_command
     from .library.commands import rebuild_search_command
     from .stories.importer import import_command
 
     app.cli.add_command(create_user_command)
+    app.cli.add_command(demo_command)
     app.cli.add_command(import_command)
     app.cli.add_command(rebuild_search_command)
     app.cli.add_command(new_master_key_command)

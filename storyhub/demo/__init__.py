@@ -1,0 +1,1 @@
+"""`storyhub demo`: a demo project loaded through the real pipeline, for newcomers to try."""

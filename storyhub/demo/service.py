@@ -1,0 +1,300 @@
+"""Load the demo project through the real pipeline, as people would through the pages.
+
+A site, accounts for each role, stories with their consent (through the same create-story verb
+as an upload), then transcription, a reporter's review, a theme run and a workshop pack. Jobs
+are run here with the job runner, as a worker runs them; a job a worker elsewhere already holds
+is waited for. The demo is the one place that drives several features in turn, so unlike a
+feature it imports them.
+
+Each step does only what is not done yet, so loading again after an interruption picks up where
+it stopped. Unlike a service module this one commits: it is the demo command's transaction.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from .. import audit
+from ..accounts import service as accounts
+from ..accounts.models import Role, Site, User
+from ..extensions import db
+from ..jobs import runner as jobs
+from ..jobs.models import Job, JobStatus
+from ..stories import service as stories
+from ..stories.audio import format_duration
+from ..stories.models import Recording, Story, StorytellerRole
+from ..themes import service as themes
+from ..transcripts import service as transcripts
+from . import content
+from .content import ACCOUNTS, DemoAccount
+
+logger = logging.getLogger(__name__)
+JOB_TIMEOUT = 900.0
+Echo = Callable[[str], None]
+
+
+class DemoRefused(Exception):
+    """The demo must not be loaded into this instance; the message says why."""
+
+
+class DemoFailed(Exception):
+    """A step of the demo did not complete; the message says which and why."""
+
+
+@dataclass
+class LoadedAccount:
+    account: DemoAccount
+    password: str
+
+
+@dataclass
+class DemoResult:
+    accounts: list[LoadedAccount]
+    story_ids: list[int]
+    added: int
+    run_id: int
+    workshop_id: int | None = None
+    pack: Any = None
+    pack_version: int | None = None
+    packs_note: str = ""  # why there is no pack, when there is none
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def real_stories() -> int:
+    """Return how many stories in this instance are not the demo's."""
+    hashes = content.recording_hashes()
+    found = db.session.execute(select(Story.id, Recording.sha256)
+                               .outerjoin(Recording, Recording.story_id == Story.id)).all()
+    return sum(1 for _id, sha in found if sha not in hashes)
+
+
+def check_instance() -> bool:
+    """Raise DemoRefused unless the demo may load here; return whether it is loaded already."""
+    real = real_stories()
+    if real:
+        held = "1 story that is" if real == 1 else f"{real} stories that are"
+        raise DemoRefused(
+            f"This instance already holds {held} not part of the demo, so the demo was not "
+            "loaded and nothing was changed. The demo goes into a fresh instance only: set "
+            "STORYHUB_INSTANCE_PATH to a new folder (and STORYHUB_DATABASE_URL, if you use "
+            "one) and run it there.")
+    loaded = bool(db.session.scalar(select(func.count(Story.id))))
+    if not loaded:
+        for account in ACCOUNTS:
+            if accounts.get_user_by_username(account.username) is not None:
+                raise DemoRefused(
+                    f"An account called “{account.username}” already exists here but the demo "
+                    "is not loaded, so it is someone's own account. Nothing was changed: load "
+                    "the demo into a fresh instance.")
+    return loaded
+
+
+def _site() -> Site:
+    info = content.site()
+    site = db.session.scalar(select(Site).where(Site.name == info["name"]))
+    if site is None:
+        site = accounts.create_site(info["name"], actor_id=None)
+    site.local_terms = "\n".join(info["local_terms"])
+    return site
+
+
+def _accounts(site_id: int) -> list[LoadedAccount]:
+    """Make each demo account, or give it a new password (printed once, never stored)."""
+    made = []
+    for account in ACCOUNTS:
+        password = content.passphrase()
+        user = accounts.get_user_by_username(account.username)
+        if user is None:
+            accounts.create_user(account.username, account.display_name, account.role,
+                                 password, site_id=site_id)
+        else:
+            accounts.set_password(user, password, actor_id=None)
+        made.append(LoadedAccount(account, password))
+    db.session.flush()
+    return made
+
+
+def _user(role: Role) -> User:
+    """Return the demo account for `role` (looked up afresh: running a job closes the session)."""
+    username = next(a.username for a in ACCOUNTS if a.role is role)
+    user = accounts.get_user_by_username(username)
+    if user is None:
+        raise DemoFailed(f"The demo account “{username}” is missing.")
+    return user
+
+
+def _add_stories(chosen: list[content.DemoStory], site_id: int, echo: Echo) -> tuple[list[int],
+                                                                                    int]:
+    """Store each story with its consent, as a reporter's upload would; return ids, added."""
+    ids, added = [], 0
+    codes: dict[str, str] = {}  # the demo's name for a storyteller -> the code StoryHub gave
+    for n, item in enumerate(chosen, 1):
+        existing = stories.find_by_sha256(content.recording_hash(item))
+        if existing is not None:
+            ids.append(existing.story_id)
+            codes.setdefault(item.storyteller, existing.story.storyteller.code)
+            continue
+        reporter = _user(Role.REPORTER)
+        new = stories.NewStory(
+            title=item.title, storyteller_role=item.storyteller_role,
+            story_type=item.story_type, recorded_on=item.recorded_on,
+            storyteller_code=codes.get(item.storyteller, ""), prompt=item.prompt,
+            site_id=site_id, tags=list(item.tags))
+        # The reporter asked for consent at the start of the recording and ticked what the
+        # storyteller agreed to; a year on, it is due for review.
+        terms = stories.NewConsent(
+            scopes=set(item.consent), method="spoken", given_on=item.recorded_on,
+            spoken_at_seconds=0.0, review_on=item.recorded_on + timedelta(days=365))
+        story = stories.create_story(new, terms, item.audio, reporter)
+        duration = story.recording.duration_seconds if story.recording else 0.0
+        codes.setdefault(item.storyteller, story.storyteller.code)
+        db.session.commit()
+        ids.append(story.id)
+        added += 1
+        role = StorytellerRole(item.storyteller_role).label.lower()
+        echo(f"  [{n:>2}/{len(chosen)}] {item.title} ({role}, {format_duration(duration)})")
+    return ids, added
+
+
+def settle(job_id: int, what: str, timeout: float = JOB_TIMEOUT) -> None:
+    """Run the job here until it is done, or wait while a worker elsewhere holds it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        db.session.rollback()  # see what other processes committed
+        job = db.session.get(Job, job_id, populate_existing=True)
+        if job is None:
+            raise DemoFailed(f"{what}: its job has gone.")
+        status, error = job.status, job.error
+        db.session.commit()
+        if status is JobStatus.DONE:
+            return
+        if status is JobStatus.FAILED:
+            raise DemoFailed(f"{what} failed: {error}")
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"{what} did not finish within {timeout / 60:.0f} minutes. Run "
+                             "`storyhub demo` again to carry on where it stopped.")
+        if status is not JobStatus.QUEUED or jobs.run_job(job_id) == "skipped":
+            time.sleep(1)
+
+
+def _transcribe(ids: list[int], echo: Echo) -> None:
+    for n, story_id in enumerate(ids, 1):
+        story = db.session.get_one(Story, story_id)
+        if transcripts.get_transcript(story) is not None:
+            continue
+        job = transcripts.start_transcription(story, None)
+        db.session.commit()
+        job_id, title = job.id, story.title
+        started = time.perf_counter()
+        settle(job_id, f"Transcribing “{title}”")
+        echo(f"  [{n:>2}/{len(ids)}] {title}: transcribed in "
+             f"{time.perf_counter() - started:.1f} s")
+
+
+def _review(ids: list[int]) -> int:
+    """Mark each transcript reviewed, as the reporter who gathered the story would."""
+    reporter = _user(Role.REPORTER)
+    reviewed = 0
+    for story_id in ids:
+        story = db.session.get_one(Story, story_id)
+        transcript = transcripts.get_transcript(story)
+        if transcript is not None and transcript.reviewed_at is None:
+            transcripts.mark_reviewed(story, reporter)
+            reviewed += 1
+    db.session.commit()
+    return reviewed
+
+
+def _theme_run(ids: list[int], facilitator_id: int) -> int:
+    """Return a finished theme run over the demo stories, running one if there is none."""
+    run = themes.latest_run(done_only=True)
+    if run is not None and set(ids) <= set(run.inputs.get("stories", ())):
+        return run.id
+    try:
+        run = themes.start_run(facilitator_id)
+    except themes.RunConflict:
+        run = themes.active_run()
+    except themes.ThemeError as exc:
+        raise DemoFailed(str(exc)) from exc
+    if run is None:
+        raise DemoFailed("The theme run could not be started.")
+    db.session.commit()
+    run_id, job_id = run.id, run.job_id
+    if job_id is None:
+        raise DemoFailed("The theme run could not be started.")
+    settle(job_id, "The theme run")
+    return run_id
+
+
+def _pack(result: DemoResult, facilitator_id: int, site_name: str) -> None:
+    """Build a workshop from the run and generate its pack, where packs are part of StoryHub."""
+    try:
+        packs: Any = importlib.import_module("storyhub.packs.service")
+        models: Any = importlib.import_module("storyhub.packs.models")
+    except ImportError:
+        result.packs_note = "Workshop packs are not part of this version of StoryHub yet."
+        return
+    workshop = db.session.scalar(select(models.Workshop).where(
+        models.Workshop.run_id == result.run_id).order_by(models.Workshop.id).limit(1))
+    if workshop is None:
+        workshop = packs.create_workshop(
+            run_id=result.run_id, actor_id=facilitator_id,
+            title="Conversations for Change: what helps people on probation",
+            held_on=date.today() + timedelta(days=14), place=f"{site_name}, meeting room 2",
+            audience="mixed", facilitators="Dee (demo facilitator) with a peer mentor")
+    result.workshop_id = workshop.id
+    try:
+        result.pack, _new = packs.generate_pack(workshop.id, facilitator_id)
+    except packs.PackError as exc:
+        raise DemoFailed(f"The workshop pack could not be generated: {exc}") from exc
+    result.pack_version = result.pack.version
+    db.session.commit()
+
+
+def load(limit: int | None = None, echo: Echo = print) -> DemoResult:
+    """Load the demo (its first `limit` stories) into this instance; raise DemoRefused if not."""
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    started = clock
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = now - clock
+        clock = now
+
+    check_instance()
+    site = _site()
+    site_id, site_name = site.id, site.name
+    made = _accounts(site_id)
+    chosen = content.stories(limit)
+    echo(f"Adding {len(chosen)} stories with their consent, as the demo reporter…")
+    ids, added = _add_stories(chosen, site_id, echo)
+    db.session.commit()  # the new passwords, if no story was new
+    lap("stories")
+    echo("Transcribing them with the speech model (the first one loads the model)…")
+    _transcribe(ids, echo)
+    lap("transcription")
+    reviewed = _review(ids)
+    echo(f"Marked {reviewed} transcripts reviewed, as the reporter would after checking them.")
+    echo("Finding themes across the stories…")
+    facilitator_id = _user(Role.FACILITATOR).id
+    run_id = _theme_run(ids, facilitator_id)
+    lap("themes")
+    result = DemoResult(made, ids, added, run_id, timings=timings)
+    echo("Building a workshop from the themes, and its pack…")
+    _pack(result, facilitator_id, site_name)
+    lap("pack")
+    audit.record("demo.load", None, "theme_run", run_id, f"stories={len(ids)},added={added}")
+    db.session.commit()
+    timings["total"] = time.perf_counter() - started
+    logger.info("Demo loaded: %s stories (%s new) in %.1fs", len(ids), added, timings["total"])
+    return result
