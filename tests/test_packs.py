@@ -388,3 +388,18 @@ def test_who_may_open_workshops(app, client, auth, data, role, allowed):
     # "You said, we did" goes back to staff too.
     feedback = client.get(f"/packs/{workshop_id}/you-said-we-did")
     assert (feedback.status_code == 200) == (role != "reporter")
+
+
+def test_pdfs_fetch_only_storyhubs_own_static_files(app):
+    fetcher = render.StaticOnlyFetcher()
+    font = (render.STATIC / "fonts" / "DejaVuSans.ttf").as_uri()
+    assert fetcher(font).read().startswith(b"\x00\x01\x00\x00")
+    for url in ("http://127.0.0.1:9/x.png", "https://example.org/font.ttf",
+                "file:///etc/passwd", (render.STATIC / ".." / "__init__.py").as_uri()):
+        with pytest.raises(ValueError, match="only use StoryHub's own files"):
+            fetcher(url)
+    # A template that asks for an outside image still renders; the image is refused.
+    source = "# Pack\n\n<img src=\"http://127.0.0.1:9/tracker.png\" alt=\"\">\n\nWords.\n"
+    with app.test_request_context():
+        reader = PdfReader(io.BytesIO(render.pdf_for("pack", source, "Pack")))
+    assert "Words." in reader.pages[0].extract_text()
