@@ -7,6 +7,10 @@ theming after embedding. With --big N it also themes N passages in a child proce
 sample, the rest assigned to the nearest theme) and reports its time and peak memory.
 
     .venv/bin/python benchmarks/themes.py [--big 100000]
+    .venv/bin/python benchmarks/themes.py --stories [--cache DIR]
+
+--stories runs the story benchmark instead (benchmarks/story_themes.py: 48 spoken stories with
+known themes, ending with `RESULT stories=… themes=… story_nmi=… …`).
 
 The last line is `RESULT nmi_sub=… nmi_label=… ari=… unassigned=… seconds=… base_nmi_sub=…
 base_unassigned=…`.
@@ -91,9 +95,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--big", type=int, default=0, help="also theme this many passages")
+    parser.add_argument("--stories", action="store_true",
+                        help="the story benchmark (pilot-sized spoken collection) instead")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="where --stories keeps its transcripts")
     parser.add_argument("--_big-child", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.stories:
+        sys.path.insert(0, str(HERE.parent))
+        from benchmarks import story_corpus, story_themes
+
+        story_themes.main(args.cache or story_corpus.CACHE)
+        return
     if args._big_child:
         big_run(args._big_child, args.data)
         return

@@ -36,6 +36,8 @@ class ThemeView:
     passages_by_role: Counter = field(default_factory=Counter)
     stories_by_role: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     quotes: list[Quote] = field(default_factory=list)
+    # The theme's most representative sentence, from passages that may be quoted.
+    subtitle: str = ""
 
     @property
     def shared_by(self) -> str:
@@ -82,6 +84,8 @@ def theme_views(run: ThemeRun, include_hidden: bool = True,
         view.passages_by_role[role] += 1
         view.stories_by_role[role].add(row.passage.story_id)
         members[row.theme_id].append(row)
+    for theme_id, rows in members.items():
+        views[theme_id].subtitle = subtitle(views[theme_id].theme, rows)
     if quotes:
         for theme_id, rows in members.items():
             views[theme_id].quotes = pick_quotes(rows, quotes)
@@ -106,6 +110,25 @@ def quote_order(rows: list[ThemePassage]) -> list[ThemePassage]:
                                               * np.linalg.norm(centre), 1e-12)
     order = sorted(range(len(quotable)), key=lambda i: (not quotable[i].pinned, -closeness[i]))
     return [quotable[i] for i in order]
+
+
+def subtitle(theme: Theme, rows: list[ThemePassage]) -> str:
+    """Return the theme's most representative sentence among passages that may be quoted.
+
+    Worked out on every read, never stored: a sentence whose storyteller narrows consent or
+    whose words are redacted later must leave the page with them.
+    """
+    from .naming import subtitles
+
+    quotable = [r for r in rows if r.passage.embedding
+                and policy.decide(None, r.passage.story, policy.Action.QUOTE).allowed]
+    if not quotable:
+        return ""
+    vectors = np.stack([np.frombuffer(r.passage.embedding, dtype=np.float32)  # type: ignore
+                        for r in quotable])
+    found = subtitles([r.passage.text for r in quotable], [0] * len(quotable), vectors,
+                      {0: list(theme.keywords)})
+    return found.get(0, "")
 
 
 def pick_quotes(rows: list[ThemePassage], limit: int = 4) -> list[Quote]:

@@ -143,6 +143,7 @@ class AdaptiveReducer:
             self.embedding_ = self.umap.fit_transform(X)
         else:
             self.embedding_ = small.story_space(X, self.groups, self.params.story_context)
+            self.own_ = small.story_space(X) if self.groups is not None else None
         return self
 
     def fit_transform(self, X, y=None):
@@ -157,8 +158,9 @@ class AdaptiveReducer:
 class AdaptiveClusterer:
     """HDBSCAN scaled to the corpus, a fallback when it finds too few themes, few outliers."""
 
-    def __init__(self, params: ThemeParams):
+    def __init__(self, params: ThemeParams, reducer: AdaptiveReducer | None = None):
         self.params = params
+        self.reducer = reducer
         self.method = ""
 
     def fit(self, X, y=None):
@@ -168,6 +170,9 @@ class AdaptiveClusterer:
             labels, self.stability = small.choose_themes(
                 X, self.params.min_themes, self.params.max_themes, self.params.random_state)
             self.method = "ward-stable"
+            own = getattr(self.reducer, "own_", None)
+            if own is not None and len(own) == n:
+                labels = small.own_themes(own, labels, self.reducer.groups)  # type: ignore
             self.labels_ = labels
             self._centroids = _centroids(X, labels)
             return self
@@ -356,11 +361,11 @@ def fit_themes(texts: Sequence[str], embeddings: np.ndarray, params: ThemeParams
     fit_idx = (np.sort(rng.choice(n, params.fit_sample, replace=False))
                if n > params.fit_sample else np.arange(n))
     seeds = [SeedTheme(**s) for s in params.seeds]
-    clusterer = AdaptiveClusterer(params)
+    reducer = AdaptiveReducer(params, None if groups is None else [groups[i] for i in fit_idx])
+    clusterer = AdaptiveClusterer(params, reducer)
     model = BERTopic(
         embedding_model=get_embedder(embedding_model),
-        umap_model=AdaptiveReducer(params, None if groups is None
-                                   else [groups[i] for i in fit_idx]),
+        umap_model=reducer,
         hdbscan_model=clusterer,
         vectorizer_model=_vectorizer(len(fit_idx)),
         zeroshot_topic_list=[s.prompt for s in seeds] or None,

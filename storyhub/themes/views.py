@@ -128,7 +128,7 @@ def run(run_id: int):
     shared = [v for v in views if not v.theme.hidden and v.shared_by == "shared"]
     _audit_read("themes.view_run", run.id)
     return render_template("themes/run.html", run=run, views=views, unassigned=unassigned,
-                           shared=shared)
+                           shared=shared, no_passage=service.no_passage_stories(run))
 
 
 @bp.route("/runs/<int:run_id>/themes/<int:theme_id>")
@@ -225,7 +225,8 @@ def theme_board(run_id: int):
     run = done_run_or_abort(run_id)
     views, _ = board.theme_views(run, include_hidden=False, quotes=4)
     _audit_read("themes.view_board", run.id)
-    return render_template("themes/board.html", run=run, views=views)
+    return render_template("themes/board.html", run=run, views=views,
+                           no_passage=service.no_passage_stories(run))
 
 
 @bp.route("/runs/<int:run_id>/map")
