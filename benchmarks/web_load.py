@@ -424,10 +424,15 @@ def load_process(port: int, users: int, seconds: float, stories: int, transcribe
     ready = threading.Barrier(users + 1)
     stop_at = [0.0]
 
+    # Signed in one after another, as people arrive: the sign-in limits count checks in flight.
+    sessions = []
+    for _ in range(users):
+        sessions.append(Session(port))
+        sessions[-1].login("staff")
+
     def user(number: int) -> None:
         rng = random.Random(number)
-        session = Session(port)
-        session.login("staff")
+        session = sessions[number]
         ready.wait()
         while time.monotonic() < stop_at[0]:
             kind, path = _next_request(rng, stories, transcribed, themes)
@@ -483,25 +488,25 @@ def _peer_meaning(url: str, queries: list[str]) -> dict[str, float]:
     engine.dispose()
     means = search._Means((), np.array([e[0] for e in entries]), np.stack(
         [np.frombuffer(e[1], dtype=np.float32) for e in entries]))
-    allowed = means.story_ids
+    allowed = np.ones(len(means.story_ids), dtype=bool)
     vectors = search.unit(modeling.embed(queries))
+    best_brute = []
     started = time.perf_counter()
     for q in vectors:
-        scores = matrix @ q
-        top = np.argpartition(-scores, 200)[:200]
-        _stories = set(passage_story[top].tolist())
+        best_brute.append(float((matrix @ q).max()))
     brute = (time.perf_counter() - started) / len(queries) * 1000
+    # Passages are stored in story order, as the database returns them for the shortlist.
+    bounds = np.searchsorted(passage_story, np.arange(passage_story.max() + 2))
+    found = []
     started = time.perf_counter()
-    agree = 0
     for q in vectors:
         shortlist = search.closest(q, means, allowed, search.SHORTLIST)
-        mask = np.isin(passage_story, shortlist)  # stands for the SQL fetch of their passages
-        scores = matrix[mask] @ q
-        best = passage_story[mask][np.argmax(scores)]
-        agree += int(best == passage_story[np.argmax(matrix @ q)])
+        rows = np.concatenate([np.arange(bounds[s], bounds[s + 1]) for s in shortlist])
+        found.append(float((matrix[rows] @ q).max()))
     shortlist_ms = (time.perf_counter() - started) / len(queries) * 1000
+    agree = float(np.mean(np.array(found) / np.array(best_brute)))
     return {"brute_ms": brute, "shortlist_ms": shortlist_ms,
-            "top1_agreement": agree / len(queries), "matrix_mb": matrix.nbytes / 1e6}
+            "quality": agree, "matrix_mb": matrix.nbytes / 1e6}
 
 
 def main() -> None:
@@ -602,12 +607,15 @@ def main() -> None:
               f"p95={_percentile(values, 95):6.1f} ms p99={_percentile(values, 99):6.1f} ms "
               f"errors={bad}  p95 vs /healthz: "
               f"{_percentile(values, 95) / max(_percentile(health, 95), 0.01):.1f}×")
+    from storyhub.library import search
+
     peer = _peer_meaning(url, [p + m for p in PREFIXES[:2] for m in MEANING])
     print(f"Meaning search in process: brute force over all passages "
           f"({peer['matrix_mb']:.0f} MB float32) {peer['brute_ms']:.1f} ms/query; mean-vector "
-          f"shortlist of {40} stories then their passages {peer['shortlist_ms']:.1f} ms/query "
-          f"({peer['brute_ms'] / peer['shortlist_ms']:.1f}× faster); same best story as brute "
-          f"force for {peer['top1_agreement']:.0%} of queries")
+          f"shortlist of {search.SHORTLIST} stories then their passages "
+          f"{peer['shortlist_ms']:.1f} ms/query ({peer['brute_ms'] / peer['shortlist_ms']:.1f}× "
+          f"faster, no passage matrix held); best passage found scores {peer['quality']:.1%} of "
+          "the brute-force best")
     if not args.keep:
         shutil.rmtree(folder, ignore_errors=True)
     print(f"RESULT db={db_name} stories={args.stories} passages={seeded['passages']} "

@@ -18,7 +18,7 @@ from datetime import date, datetime
 
 import numpy as np
 from flask import current_app
-from sqlalchemy import ColumnElement, Select, and_, delete, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, delete, false, func, or_, select
 
 from .. import audit, policy, signals
 from ..accounts.models import Site, User
@@ -404,11 +404,12 @@ def search_meaning(actor: User, text: str, filters: Filters, limit: int = PAGE_S
         return Page([], 0, 1, 1)
     query = np.frombuffer(search.embed_query(text, current_app.config[
         "THEME_EMBEDDING_MODEL"]), dtype=np.float32)
-    allowed = np.fromiter(db.session.scalars(allowed_ids(actor, filters)), dtype=np.int64)
-    shortlist = search.closest(query, _means(), allowed, max(search.SHORTLIST, limit))
+    means = _means()
+    shortlist = search.closest(query, means, _allowed_mask(actor, filters, means),
+                               max(search.SHORTLIST, limit))
     if not shortlist:
         return Page([], 0, 1, 1)
-    rows = db.session.execute(
+    rows = db.session.connection().execute(
         select(Passage.story_id, Passage.start, Passage.text, Passage.embedding)
         .where(Passage.story_id.in_(shortlist), Passage.embedding_model == embedding_model_id(),
                Passage.embedding.is_not(None))).all()
@@ -440,9 +441,27 @@ def related(actor: User, story_id: int, n: int = 4) -> list[Card]:
     where = np.nonzero(means.story_ids == story_id)[0]
     if not len(where):
         return []
-    allowed = np.fromiter(db.session.scalars(allowed_ids(actor)), dtype=np.int64)
-    allowed = allowed[allowed != story_id]
+    allowed = _allowed_mask(actor, Filters(), means) & (means.story_ids != story_id)
     return cards_of(search.closest(means.vectors[where[0]], means, allowed, n))
+
+
+def _allowed_mask(actor: User, filters: Filters, means) -> np.ndarray:
+    """Which rows of the meaning matrix `actor` may have, with `filters`, as a boolean mask.
+
+    Unfiltered, ask for the few approved stories the policy now refuses (withdrawn, overdue,
+    consent narrowed) rather than fetch the thousands it allows.
+    """
+    connection = db.session.connection()
+    if not filters.any:
+        shown = func.coalesce(policy.library_filter(actor, policy.Action.LIBRARY), false())
+        refused = select(LibraryEntry.story_id).outerjoin(
+            Consent, Consent.story_id == LibraryEntry.story_id).where(
+            LibraryEntry.state == CurationState.APPROVED, or_(Consent.id.is_(None), ~shown))
+        out = np.fromiter(connection.execute(refused).scalars(), dtype=np.int64)
+        return ~np.isin(means.story_ids, out)
+    allowed = np.fromiter(connection.execute(allowed_ids(actor, filters)).scalars(),
+                          dtype=np.int64)
+    return np.isin(means.story_ids, allowed)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -512,8 +531,31 @@ def highlights(entry: LibraryEntry) -> list[Passage]:
     return [found[i] for i in entry.highlights if i in found]
 
 
+_choices: dict[tuple, dict[str, list]] = {}
+
+
+def _consent_marker() -> tuple:
+    """What changes when any story's consent to the library changes (withdrawn, narrowed)."""
+    return tuple(db.session.execute(select(
+        func.count(Consent.withdrawn_at), func.sum(case((Consent.staff_library, 1), else_=0)),
+        func.sum(case((Consent.transcribe_analyse, 1), else_=0)),
+        func.max(Consent.review_on))).one())
+
+
 def choices(actor: User) -> dict[str, list]:
-    """Filter choices: the themes of the latest run, sites and tags of readable stories."""
+    """Filter choices: the themes of the latest run, sites and tags of readable stories.
+
+    Every reader of the library has the same choices; they are remembered until an entry or
+    a consent changes (or the day does, for review dates).
+    """
+    key = (_generation(), _consent_marker(), date.today(), latest_theme_run_id())
+    if key not in _choices:
+        _choices.clear()
+        _choices[key] = _choices_now(actor)
+    return _choices[key]
+
+
+def _choices_now(actor: User) -> dict[str, list]:
     allowed = allowed_ids(actor).subquery()
     sites = db.session.execute(
         select(Site.id, Site.name).where(Site.id.in_(
