@@ -15,7 +15,7 @@ def test_adaptive_model_on_tiny_and_mid_corpora_is_repeatable():
     """No passage left out on a tiny corpus; at most 5% on a bigger one; same input, same output."""
     rng = np.random.default_rng(1)
     centres = rng.normal(size=(5, 32))
-    for n in (12, 400):
+    for n in (15, 400):
         points = np.concatenate([c + rng.normal(scale=0.6, size=(n // 5, 32)) for c in centres])
         params = modeling.params_for(len(points))
         a = modeling.AdaptiveClusterer(params).fit(

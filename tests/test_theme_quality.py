@@ -8,7 +8,7 @@ No test asserts an exact model output: they assert how the known themes are grou
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 
 import pytest
 

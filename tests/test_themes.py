@@ -26,7 +26,7 @@ from storyhub.stories.consent import Scope
 from storyhub.stories.models import Consent, Story
 from storyhub.themes import modeling, service
 from storyhub.themes.models import Passage, RunStatus, Theme, ThemePassage, ThemeRun
-from storyhub.transcripts.models import Transcript
+from storyhub.transcripts.models import Transcript, Word
 
 from .http import multipart
 from .theme_corpus import CORPUS, THEME_OF
@@ -123,6 +123,28 @@ def test_same_input_gives_same_themes(app, make_user, ids):
         labels = " ".join(t.label for t in db.session.get(ThemeRun, first).themes)
     assert re.search(r"hostel|housing|homeless|flat|landlord|council", labels, re.I), labels
     assert re.search(r"heroin|alcohol|drug|rehab|recovery", labels, re.I), labels
+
+
+def test_board_says_which_stories_gave_no_passage_and_why(app, client, auth, ids):
+    facilitator = auth.login_as(Role.FACILITATOR)
+    with app.app_context():
+        transcript = db.session.scalar(select(Transcript).where(
+            Transcript.story_id == ids["work-3"]))
+        for segment in transcript.segments[1:]:
+            transcript.segments.remove(segment)
+        first = transcript.segments[0]
+        first.text = "Yeah. Okay, thanks."
+        first.words = [Word(position=i, start=first.start + i, end=first.start + i + 0.5,
+                            text=w, probability=0.9)
+                       for i, w in enumerate(first.text.split())]
+        db.session.commit()
+    run_id = run_now(app, facilitator)
+    for url in (f"/themes/runs/{run_id}", f"/themes/runs/{run_id}/board"):
+        page = client.get(url).get_data(as_text=True)
+        section = page.split("Stories that gave no passage")[1]
+        assert "Story work-3" in section, url
+        assert "only short replies or fillers" in section, url
+        assert "Story work-1" not in section
 
 
 def test_re_run_embeds_only_new_passages(app, make_user, ids):

@@ -117,14 +117,14 @@ def name_themes(texts: Sequence[str], topics: Sequence[int], vectors: np.ndarray
     """Return theme -> (name, key phrases) for the texts grouped by `topics`."""
     stop = _stop_words()
     numbers = sorted(set(topics) - {-1})
-    counts = {t: Counter() for t in numbers}
-    seen_in = {t: Counter() for t in numbers}
+    counts: dict[int, Counter[str]] = {t: Counter() for t in numbers}
+    seen_in: dict[int, Counter[str]] = {t: Counter() for t in numbers}
     for text, topic in zip(texts, topics, strict=True):
         if topic in counts:
             found = candidates(text, stop)
             counts[topic].update(found)
             seen_in[topic].update(set(found))
-    total = Counter()
+    total: Counter[str] = Counter()
     for c in counts.values():
         total.update(c)
     words_per_theme = sum(total.values()) / max(len(numbers), 1)
@@ -144,7 +144,7 @@ def name_themes(texts: Sequence[str], topics: Sequence[int], vectors: np.ndarray
     unit = _unit(np.asarray(embed(phrases), dtype=np.float64))
     where = {p: i for i, p in enumerate(phrases)}
     V = _unit(np.asarray(vectors, dtype=np.float64))
-    out = {}
+    out: dict[int, tuple[str, list[str]]] = {}
     for t in numbers:
         items = shortlist[t]
         if not items:

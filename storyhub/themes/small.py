@@ -24,10 +24,10 @@ import numpy as np
 
 SMALL_MAX_PASSAGES = 400
 STORY_CONTEXT = 0.5
-SUBSAMPLES = 30
+SUBSAMPLES = 60
 SUBSAMPLE_SHARE = 0.8
 # A number of themes is as stable as the best if within this much, or two standard errors.
-STABILITY_NOISE = 0.02
+STABILITY_NOISE = 0.04
 # A passage of a story with several goes to the theme its own words are nearest, if nearer
 # than its story's theme by this much (cosine): a story that tells two themes is in both.
 OWN_THEME_MARGIN = 0.03
