@@ -12,7 +12,8 @@ What it does, in order:
    here. A passage is three sentences: two from its story's topic, one from any topic. Its
    embedding is the normalised sum of its sentences' real all-MiniLM-L6-v2 embeddings (the 240
    sentences are embedded once) plus a little noise, so meaning search has something to find.
-   About 5% of stories have consent that does not cover listening, 2% are withdrawn.
+   About 5% of stories have consent that does not cover listening, 2% of those without
+   a transcript are withdrawn (they must stay out of every list and search).
 2. Starts `storyhub run --no-worker` in a subprocess, as a user starts it (waitress, 8
    threads), and waits for /healthz.
 3. Runs the load from a separate process: 20 simulated staff, each signed in with its own
@@ -235,7 +236,8 @@ def seed(url: str, stories: int, per_story: int, transcribed: int, seed_value: i
             story_rows.append((i, f"{TOPIC_NAMES[topic].replace('_', ' ').capitalize()} story "
                                   f"{i}", i, TYPES[i % 3], None, 1 + i % 5, "en", recorded, tags,
                                None, now))
-            withdrawn = now if rng.random() < 0.02 else None
+            # The story pages the load opens (the first `transcribed`) are all readable.
+            withdrawn = now if rng.random() < 0.02 and i > transcribed else None
             consent_rows.append((i, i, True, True, rng.random() > 0.05, True, False, False,
                                  "spoken", 0.0, recorded, None, withdrawn, now))
             recording_rows.append((i, i, hashlib.sha256(str(i).encode()).hexdigest(),
