@@ -103,7 +103,7 @@ def params_for(n: int, seeds: Sequence[SeedTheme] = (), random_state: int = 42,
             # for at least three (a two-way split is always "stable").
             min_cluster_size=2, min_samples=1,
             min_themes=int(np.clip(round(np.sqrt(fitted) / 2), 3, 6)) if fitted >= 9 else 2,
-            max_themes=int(np.clip(fitted // 3, 2, 12)),
+            max_themes=int(np.clip(max(fitted // 3, min(4, fitted // 2)), 2, 12)),
             max_unassigned=max_unassigned, fit_sample=fit_sample,
             seed_min_similarity=seed_min_similarity, seeds=[asdict(s) for s in seeds])
     return ThemeParams(

@@ -29,7 +29,8 @@ EXTRA_STOP = frozenset("""
     half full real able end start mad funny daft silly stupid lovely decent nice brilliant
     amazing worst best better hard easy long short new old young great massive huge tiny
     small mum dad tonight today tomorrow yesterday morning monday tuesday wednesday thursday
-    friday saturday sunday month months minute minutes hour hours night nights
+    friday saturday sunday month months minute minutes hour hours night nights man men
+    woman women outside inside way
 """.split())
 # Common verbs in their forms (a name is a thing, not an action).
 VERBS = frozenset("""
