@@ -41,7 +41,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .extensions import csrf, db, limiter, migrate
     from .jobs import models as _jobs_models  # noqa: F401
     from .library import models as _library_models  # noqa: F401
-    from .library import models as _library_models  # noqa: F401
     from .packs import models as _packs_models  # noqa: F401
     from .stories import models as _stories_models  # noqa: F401
     from .themes import models as _themes_models  # noqa: F401
@@ -62,7 +61,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .admin.views import bp as admin_bp
     from .home.views import bp as home_bp
     from .library.views import bp as library_bp
-    from .library.views import bp as library_bp
     from .packs.views import bp as packs_bp
     from .stories.views import bp as stories_bp
     from .themes.views import bp as themes_bp
@@ -74,7 +72,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(stories_bp)
     app.register_blueprint(transcripts_bp)
     app.register_blueprint(themes_bp)
-    app.register_blueprint(library_bp)
     app.register_blueprint(library_bp)
     app.register_blueprint(packs_bp)
 
