@@ -106,15 +106,11 @@ def transcribe_all(corpus: PilotCorpus, cache: Path = CACHE, log=print) -> dict[
 
 def transcript_of(segments) -> object:
     """Build an unsaved Transcript (one storyteller) from engine segments."""
-    from storyhub.transcripts.models import Segment, Transcript, Word
+    from storyhub.transcripts.models import Transcript
+    from storyhub.transcripts.service import add_segments
 
     transcript = Transcript(speakers={"S1": "Storyteller"})
-    for pos, seg in enumerate(segments):
-        row = Segment(position=pos, start=seg.start, end=seg.end, speaker=seg.speaker,
-                      text=seg.text)
-        row.words = [Word(position=i, start=w.start, end=w.end, text=w.text,
-                          probability=w.probability) for i, w in enumerate(seg.words)]
-        transcript.segments.append(row)
+    add_segments(transcript, segments)
     return transcript
 
 

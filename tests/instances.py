@@ -13,7 +13,8 @@ import os
 import shutil
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,25 @@ class PreparedInstance:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+@contextmanager
+def instance_app(url: str, folder: Path) -> Iterator[Any]:
+    """Yield an app on `url` with `folder` as its instance folder; close its connections after."""
+    previous = os.environ.get("STORYHUB_INSTANCE_PATH")
+    os.environ["STORYHUB_INSTANCE_PATH"] = str(folder)
+    try:
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True,
+                          "SECRET_KEY": "test-secret", "BROKER_URL": ""})
+        yield app
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        if previous is None:
+            os.environ.pop("STORYHUB_INSTANCE_PATH", None)
+        else:
+            os.environ["STORYHUB_INSTANCE_PATH"] = previous
+
+
 def prepare_instance(name: str, base_url: str, folder: Path,
                      fill: Callable[[Any], dict[str, Any]]) -> PreparedInstance:
     """Build an instance through the real migrations, then `fill(app)` it; keep what it returns."""
@@ -103,21 +123,9 @@ def prepare_instance(name: str, base_url: str, folder: Path,
         url = base.set(database=f"{base.database}_{name}_{uuid.uuid4().hex[:6]}").render_as_string(
             hide_password=False)
         create_database(url)
-    previous = os.environ.get("STORYHUB_INSTANCE_PATH")
-    os.environ["STORYHUB_INSTANCE_PATH"] = str(folder)
-    try:
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True,
-                          "SECRET_KEY": "test-secret", "BROKER_URL": ""})
+    with instance_app(url, folder) as app:
         upgrade_schema(app)
         data = fill(app)
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-    finally:
-        if previous is None:
-            os.environ.pop("STORYHUB_INSTANCE_PATH", None)
-        else:
-            os.environ["STORYHUB_INSTANCE_PATH"] = previous
     # The copies get their own embedded queue: leave no message from the filling behind.
     shutil.rmtree(folder / "broker", ignore_errors=True)
     return PreparedInstance(name, url, folder, data)

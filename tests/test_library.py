@@ -27,7 +27,7 @@ from storyhub.themes.models import Passage, Theme, ThemePassage, ThemeRun
 from storyhub.transcripts.models import Transcript
 
 from .conftest import PASSWORD
-from .instances import PreparedInstance
+from .instances import PreparedInstance, instance_app
 
 APPROVED = ["housing-1", "housing-2", "housing-3", "work-1", "work-2", "work-3", "drugs-1",
             "drugs-2", "officer-1", "officer-2"]
@@ -77,18 +77,10 @@ def _write_theme_run(ids: dict[str, int]) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def library_instance(corpus_instance, tmp_path_factory):
-    from storyhub import create_app
-
     folder = tmp_path_factory.mktemp("library")
     url = corpus_instance.copy_to(folder)
     ids: dict[str, int] = corpus_instance.data["ids"]
-    import os
-
-    previous = os.environ.get("STORYHUB_INSTANCE_PATH")
-    os.environ["STORYHUB_INSTANCE_PATH"] = str(folder)
-    try:
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True,
-                          "SECRET_KEY": "test-secret", "BROKER_URL": ""})
+    with instance_app(url, folder) as app:
         curator_id = _facilitator(app)
         with app.app_context():
             curator = db.session.get(User, curator_id)
@@ -120,13 +112,6 @@ def library_instance(corpus_instance, tmp_path_factory):
             codes = {key: service.entry_of(story_id).code for key, story_id in ids.items()
                      if service.entry_of(story_id) is not None}
             storyteller_codes = {key: s.storyteller.code for key, s in stories.items()}
-            db.session.remove()
-            db.engine.dispose()
-    finally:
-        if previous is None:
-            os.environ.pop("STORYHUB_INSTANCE_PATH", None)
-        else:
-            os.environ["STORYHUB_INSTANCE_PATH"] = previous
     instance = PreparedInstance("library", url, folder, {
         "ids": ids, "codes": codes, "themes": themes, "curator": curator_id,
         "storyteller_codes": storyteller_codes})

@@ -23,9 +23,11 @@ from storyhub.extensions import db
 from storyhub.packs import exports, outcomes, render, service, shaping
 from storyhub.packs.models import Workshop, WorkshopPack, WorkshopQuote
 from storyhub.stories.consent import Scope
-from storyhub.stories.models import Consent, Story, StorytellerIdentity
+from storyhub.stories.models import Story, StorytellerIdentity
 from storyhub.transcripts.models import Segment, Transcript
 from storyhub.transcripts.text import text_between
+
+from .test_themes import set_scopes
 
 pytestmark = pytest.mark.slow
 
@@ -55,14 +57,6 @@ def generate(app, workshop_id: int, actor_id: int) -> tuple[int, bool]:
         pack, made = service.generate_pack(workshop_id, actor_id)
         db.session.commit()
         return pack.version, made
-
-
-def set_scopes(app, story_id: int, scopes: set[Scope]) -> None:
-    with app.app_context():
-        consent = db.session.scalar(select(Consent).where(Consent.story_id == story_id))
-        for scope in Scope:
-            setattr(consent, scope.value, scope in scopes)
-        db.session.commit()
 
 
 def quoted_story_ids(app, workshop_id: int) -> list[int]:

@@ -28,7 +28,6 @@ from ..stories.consent import Scope
 from ..stories.models import Consent, Recording, Story, Storyteller, StorytellerRole, StoryType
 from ..stories.service import CODE_ALPHABET
 from ..themes.models import Passage, Theme, ThemePassage
-from ..themes.passages import split_passages
 from ..transcripts.models import Segment, Transcript, Word
 from ..transcripts.text import segment_text
 from . import search
@@ -150,18 +149,9 @@ def retire(story: Story, actor: User) -> LibraryEntry:
 
 def _ensure_passages(story: Story, transcript: Transcript) -> None:
     """Give the story passages with embeddings (as a theme run would, and reused by it)."""
-    from ..themes.service import embed_missing, embedding_model_id
+    from ..themes.service import embed_missing, embedding_model_id, passages_for
 
-    existing = {p.digest: p for p in passages_of(story.id)}
-    rows = []
-    for position, found in enumerate(split_passages(transcript)):
-        row = existing.get(found.digest)
-        if row is None:
-            row = Passage(story_id=story.id, digest=found.digest, position=position,
-                          speaker=found.speaker[:60], start=found.start, end=found.end,
-                          text=found.text, word_count=found.word_count)
-            db.session.add(row)
-        rows.append(row)
+    rows = passages_for(story, transcript)
     model_id = embedding_model_id()
     todo = [p for p in rows if p.embedding is None or p.embedding_model != model_id]
     if todo:

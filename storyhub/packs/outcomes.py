@@ -16,7 +16,7 @@ from ..extensions import db
 from ..stories.consent import Scope
 from ..stories.models import Story
 from .models import ActionStatus, AgreedAction, Workshop, WorkshopPack, WorkshopQuote
-from .service import quote_problem, story_code
+from .service import gathering_of, quote_problem, story_code, workshop_details
 
 logger = logging.getLogger(__name__)
 
@@ -98,12 +98,12 @@ def feedback_content(workshop: Workshop, actor=None) -> dict:
     Quotes are checked now, not when the pack was made: a story whose consent has since been
     withdrawn or narrowed is never quoted here.
     """
-    from .service import check
-
-    base = check(workshop, actor).content
     themes = []
+    quoted: set[int] = set()
     for theme in workshop.themes:
-        quote = next((q for q in theme.quotes if quote_problem(theme, q, actor) is None), None)
+        fine = [q for q in theme.quotes if quote_problem(theme, q, actor) is None]
+        quoted |= {q.story_id for q in fine}
+        quote = fine[0] if fine else None
         story = db.session.get(Story, quote.story_id) if quote else None
         themes.append({
             "title": theme.title, "description": theme.description,
@@ -111,7 +111,8 @@ def feedback_content(workshop: Workshop, actor=None) -> dict:
                       "code": story_code(story.id)} if quote and story else None,
             "actions": [_action_item(a) for a in workshop.actions
                         if a.workshop_theme_id == theme.id]})
-    return {"workshop": base["workshop"], "gathering": base["gathering"], "themes": themes,
+    return {"workshop": workshop_details(workshop), "gathering": gathering_of(workshop, quoted),
+            "themes": themes,
             "other_actions": [_action_item(a) for a in workshop.actions
                               if a.workshop_theme_id is None]}
 

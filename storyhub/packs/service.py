@@ -212,6 +212,8 @@ class Checked:
     content: dict
     problems: list[str] = field(default_factory=list)
     story_ids: list[int] = field(default_factory=list)
+    quote_problems: dict[int, str] = field(default_factory=dict)  # by WorkshopQuote.id
+    playable: set[int] = field(default_factory=set)  # WorkshopQuote ids with a clip
 
     @property
     def digest(self) -> str:
@@ -222,10 +224,9 @@ def _counted(counter: Counter, labels: dict) -> list[dict]:
     return [{"label": labels[key], "count": counter[key]} for key in labels if counter[key]]
 
 
-def _gathering(run: ThemeRun | None, quoted: set[int]) -> dict:
+def _gathering(rows: list[ThemePassage], quoted: set[int]) -> dict:
     """Count the stories the themes were drawn from, by storyteller role and story type."""
-    ids = {row.passage.story_id for row in run_passages(run)} if run is not None else set()
-    ids = consented_story_ids(ids) | quoted
+    ids = consented_story_ids({row.passage.story_id for row in rows}) | quoted
     stories = db.session.scalars(select(Story).where(Story.id.in_(ids))).all() if ids else []
     roles = Counter(s.storyteller.role for s in stories)
     types = Counter(s.story_type for s in stories)
@@ -242,11 +243,32 @@ def _gathering(run: ThemeRun | None, quoted: set[int]) -> dict:
     }
 
 
+def workshop_details(workshop: Workshop) -> dict:
+    return {"title": workshop.title, "held_on": workshop.held_on.isoformat()
+            if workshop.held_on else "", "held_on_text": long_date(workshop.held_on),
+            "place": workshop.place, "audience": workshop.audience.label,
+            "facilitators": workshop.facilitators,
+            "safeguarding_contact": workshop.safeguarding_contact}
+
+
+def _done_run_of(workshop: Workshop) -> ThemeRun | None:
+    return workshop.run if workshop.run and workshop.run.status is RunStatus.DONE else None
+
+
+def gathering_of(workshop: Workshop, quoted: set[int]) -> dict:
+    """Count the stories behind a workshop's themes (see `_gathering`)."""
+    run = _done_run_of(workshop)
+    return _gathering(run_passages(run) if run is not None else [], quoted)
+
+
 def check(workshop: Workshop, actor=None) -> Checked:
     """Assemble the pack's content from the workshop as it stands, checking every quote."""
-    run = workshop.run if workshop.run and workshop.run.status is RunStatus.DONE else None
-    views = {v.theme.id: v for v in board.theme_views(run)[0]} if run is not None else {}
-    problems: list[str] = []
+    run = _done_run_of(workshop)
+    rows = run_passages(run) if run is not None else []
+    views = ({v.theme.id: v for v in board.theme_views(run, rows=rows)[0]}
+             if run is not None else {})
+    checked = Checked({})
+    problems = checked.problems
     themes: list[dict] = []
     quoted: list[int] = []
     clip = 0
@@ -256,11 +278,14 @@ def check(workshop: Workshop, actor=None) -> Checked:
             problem = quote_problem(theme, quote, actor)
             if problem:
                 problems.append(problem)
+                checked.quote_problems[quote.id] = problem
                 continue
             story = db.session.get(Story, quote.story_id)
             if story is None:  # erased since quote_problem looked
                 continue
             audio = playable(quote, actor)
+            if audio:
+                checked.playable.add(quote.id)
             clip += audio
             quotes.append({
                 "code": story_code(story.id), "role": story.storyteller.role.label,
@@ -280,24 +305,20 @@ def check(workshop: Workshop, actor=None) -> Checked:
     elif not quoted and not problems:
         problems.append("Choose at least one quote: a pack shows the stories in their "
                         "storytellers' words.")
-    content = {
-        "workshop": {"title": workshop.title, "held_on": workshop.held_on.isoformat()
-                     if workshop.held_on else "", "held_on_text": long_date(workshop.held_on),
-                     "place": workshop.place, "audience": workshop.audience.label,
-                     "facilitators": workshop.facilitators,
-                     "safeguarding_contact": workshop.safeguarding_contact},
+    checked.content = {
+        "workshop": workshop_details(workshop),
         "run": {"number": run.number if run else 0,
                 "finished_on": short_date(run.finished_at.date())
                 if run and run.finished_at else "",
-                "analysed_stories": len({r.passage.story_id for r in run_passages(run)})
-                if run else 0,
-                "passages": len(run_passages(run)) if run else 0},
-        "gathering": _gathering(run, set(quoted)),
+                "analysed_stories": len({r.passage.story_id for r in rows}),
+                "passages": len(rows)},
+        "gathering": _gathering(rows, set(quoted)),
         "themes": themes,
         "method": {"engine": "Whisper speech recognition",
                    "embedding_model": "all-MiniLM-L6-v2"},
     }
-    return Checked(content, problems, sorted(set(quoted)))
+    checked.story_ids = sorted(set(quoted))
+    return checked
 
 
 def generate_pack(workshop_id: int, actor_id: int) -> tuple[WorkshopPack, bool]:
@@ -344,6 +365,7 @@ class PackState:
     latest: WorkshopPack | None
     reasons: list[str]
     problems: list[str]
+    checked: Checked
 
     @property
     def stale(self) -> bool:
@@ -376,4 +398,4 @@ def pack_state(workshop: Workshop, actor=None) -> PackState:
         elif latest.digest != checked.digest:
             reasons += _changes(latest.content, checked.content) or [
                 "The workshop changed since this version was made."]
-    return PackState(latest, reasons, checked.problems)
+    return PackState(latest, reasons, checked.problems, checked)

@@ -117,11 +117,9 @@ def show(workshop_id: int):
     action_form = ActionForm()
     action_form.set_themes(workshop)
     state = service.pack_state(workshop, current_user)
-    problems = {q.id: service.quote_problem(t, q, current_user)
-                for t in workshop.themes for q in t.quotes}
+    problems = state.checked.quote_problems
     others = {t.id: shaping.swap_candidates(workshop, t.id)[:6] for t in workshop.themes}
-    playable = {q.id for t in workshop.themes for q in t.quotes
-                if not problems[q.id] and service.playable(q, current_user)}
+    playable = state.checked.playable
     audit.record("workshop.view", current_user.id, "workshop", workshop.id)
     db.session.commit()
     return render_template("packs/show.html", workshop=workshop, form=form, state=state,

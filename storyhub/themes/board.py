@@ -65,13 +65,17 @@ class ThemeView:
                 for role in StorytellerRole if self.passages_by_role.get(role)]
 
 
-def theme_views(run: ThemeRun, include_hidden: bool = True,
-                quotes: int = 0) -> tuple[list[ThemeView], list[ThemePassage]]:
-    """Return a view per theme (with perspectives) and the passages left without a theme."""
+def theme_views(run: ThemeRun, include_hidden: bool = True, quotes: int = 0,
+                rows: list[ThemePassage] | None = None,
+                ) -> tuple[list[ThemeView], list[ThemePassage]]:
+    """Return a view per theme (with perspectives) and the passages left without a theme.
+
+    `rows` are the run's `run_passages` when the caller has loaded them already.
+    """
     views = {t.id: ThemeView(t) for t in run.themes if include_hidden or not t.hidden}
     unassigned: list[ThemePassage] = []
     members: dict[int, list[ThemePassage]] = defaultdict(list)
-    for row in run_passages(run):
+    for row in run_passages(run) if rows is None else rows:
         if row.theme_id is None:
             unassigned.append(row)
             continue

@@ -143,7 +143,7 @@ def run_status(run: ThemeRun) -> dict:
     return data
 
 
-def _passages_for(story: Story, transcript: Transcript) -> list[Passage]:
+def passages_for(story: Story, transcript: Transcript) -> list[Passage]:
     """Return the story's passages, reusing rows (and cached embeddings) found before."""
     existing = {p.digest: p for p in db.session.scalars(
         select(Passage).where(Passage.story_id == story.id))}
@@ -258,7 +258,7 @@ class ThemeRunJobs:
                 refused += 1
                 continue
             used.append(story_id)
-            found = _passages_for(story, transcript)
+            found = passages_for(story, transcript)
             if not found:
                 no_passage.append({"story": story_id, "reason": _why_no_passage(transcript)})
             passages.extend(found)

@@ -135,13 +135,18 @@ def _build_transcript(story: Story, transcription: Transcription, seconds: float
                             language=_language(story), speakers=names,
                             processing_seconds=round(seconds, 2),
                             needs_checking=transcription.coverage.short)
+    add_segments(transcript, segments)
+    return transcript
+
+
+def add_segments(transcript: Transcript, segments: list[SegmentResult]) -> None:
+    """Append the engine's segments, with their timed words, to `transcript`."""
     for pos, seg in enumerate(segments):
         row = Segment(position=pos, start=seg.start, end=seg.end, speaker=seg.speaker,
                       text=seg.text)
         row.words = [Word(position=i, start=w.start, end=w.end, text=w.text,
                           probability=w.probability) for i, w in enumerate(seg.words)]
         transcript.segments.append(row)
-    return transcript
 
 
 class TranscriptionJobs:
