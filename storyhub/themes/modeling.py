@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import small
+from . import neighbours, small
 
 logger = logging.getLogger(__name__)
 
@@ -131,16 +131,13 @@ class AdaptiveReducer:
 
     def fit(self, X, y=None):
         if self.params.reducer == "umap" and len(X) >= UMAP_MIN_PASSAGES:
-            from umap import UMAP
-
-            self.umap = UMAP(n_neighbors=min(self.params.n_neighbors, len(X) - 1),
-                             n_components=self.params.n_components, min_dist=0.0,
-                             metric="cosine", random_state=self.params.random_state,
-                             low_memory=True,
-                             # Exact small-data neighbours call a numba metric pair by pair
-                             # from Python (14 s for 2,000); NN-descent takes under a second.
-                             force_approximation_algorithm=True)
-            self.embedding_ = self.umap.fit_transform(X)
+            # Exact neighbours up to neighbours.EXACT_MAX, NN-descent above (see there).
+            self.umap = neighbours.umap(X, n_neighbors=min(self.params.n_neighbors, len(X) - 1),
+                                        n_components=self.params.n_components, min_dist=0.0,
+                                        metric="cosine", random_state=self.params.random_state,
+                                        low_memory=True, force_approximation_algorithm=True)
+            self.fitted_ = np.asarray(X)
+            self.embedding_ = neighbours.fit_transform(self.umap, X)
         else:
             self.embedding_ = small.story_space(X, self.groups, self.params.story_context)
             self.own_ = small.story_space(X) if self.groups is not None else None
@@ -152,6 +149,9 @@ class AdaptiveReducer:
     def transform(self, X):
         if self.umap is None:
             return small.story_space(X)
+        if getattr(self.umap, "_knn_search_index", None) is None:  # exact neighbours
+            return neighbours.place(X, self.fitted_, self.embedding_, self.umap.n_neighbors,
+                                    "cosine")
         return self.umap.transform(X)
 
 
@@ -432,8 +432,6 @@ def map_coordinates(reducer: AdaptiveReducer, embeddings: np.ndarray, fit_idx: n
 
         return PCA(n_components=2, random_state=params.random_state).fit_transform(
             _unit(embeddings))
-    from umap import UMAP
-
     reduced = reducer.embedding_
     if len(fit_idx) < n:
         # Large corpora: place a sample on the map only is enough to read it; project the rest.
@@ -443,16 +441,18 @@ def map_coordinates(reducer: AdaptiveReducer, embeddings: np.ndarray, fit_idx: n
 
         return PCA(n_components=2, random_state=params.random_state).fit_transform(
             _unit(embeddings))
-    return UMAP(n_neighbors=min(15, n - 1), n_components=2, min_dist=0.1,
-                random_state=params.random_state, n_epochs=200,
-                force_approximation_algorithm=True).fit_transform(reduced)
+    return neighbours.fit_transform(neighbours.umap(
+        reduced, n_neighbors=min(15, n - 1), n_components=2, min_dist=0.1,
+        random_state=params.random_state, n_epochs=200, force_approximation_algorithm=True),
+        reduced)
 
 
 def warm_up(n: int = 80, dims: int = 384) -> float:
     """Compile UMAP's and HDBSCAN's numba code on random data; return the seconds it took.
 
-    numba does not keep most of this code between processes, so without it a worker's first
-    run of 60+ passages spends about 35 s compiling. Workers call this when they start.
+    With exact neighbours and numba's disk cache (see `neighbours`) this takes a few seconds
+    on a machine that compiled it once, about ten on one that never did. Workers call this
+    when they start, so a facilitator's first run does not wait for it.
     """
     started = time.perf_counter()
     X = np.random.default_rng(0).normal(size=(n, dims)).astype(np.float32)
