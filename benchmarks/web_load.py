@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import http.client
+import json
 import multiprocessing
 import os
 import random
@@ -522,6 +523,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--keep", help="keep the instance in this folder")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --keep: use the instance seeded there before (SQLite)")
     args = parser.parse_args()
 
     from storyhub.config import database_uri
@@ -540,17 +543,23 @@ def main() -> None:
         env.pop("STORYHUB_DATABASE_URL", None)
         db_name = "sqlite"
     python = sys.executable
-    subprocess.run([python, "-m", "storyhub", "db", "upgrade"], env=env, check=True,
-                   capture_output=True)
-    subprocess.run([python, "-m", "storyhub", "create-user", "staff", "--role", "staff",
-                    "--name", "Load Test", "--password-stdin"], env=env, check=True,
-                   input=PASSWORD + "\n", text=True, capture_output=True)
-    print(f"Seeding {args.stories} stories × {args.passages_per_story} passages into {db_name}…",
-          flush=True)
-    seeded = seed(url, args.stories, args.passages_per_story, args.transcribed)
-    if db_name == "postgresql":
-        _fix_sequences(url)
-    print(f"Seeded {seeded['passages']} passages in {seeded['seconds']:.0f} s", flush=True)
+    seeded_mark = folder / "seeded.json"
+    if args.reuse and db_name == "sqlite" and seeded_mark.exists():
+        seeded = json.loads(seeded_mark.read_text())
+        print(f"Reusing the {seeded['passages']} passages seeded in {folder}", flush=True)
+    else:
+        subprocess.run([python, "-m", "storyhub", "db", "upgrade"], env=env, check=True,
+                       capture_output=True)
+        subprocess.run([python, "-m", "storyhub", "create-user", "staff", "--role", "staff",
+                        "--name", "Load Test", "--password-stdin"], env=env, check=True,
+                       input=PASSWORD + "\n", text=True, capture_output=True)
+        print(f"Seeding {args.stories} stories × {args.passages_per_story} passages into "
+              f"{db_name}…", flush=True)
+        seeded = seed(url, args.stories, args.passages_per_story, args.transcribed)
+        if db_name == "postgresql":
+            _fix_sequences(url)
+        print(f"Seeded {seeded['passages']} passages in {seeded['seconds']:.0f} s", flush=True)
+        seeded_mark.write_text(json.dumps(seeded))
 
     port = _free_port()
     log = (folder / "server.log").open("w")

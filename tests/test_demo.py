@@ -42,6 +42,7 @@ def _sign_in(app, username: str, password: str) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.one_database  # its queries are covered on PostgreSQL by lighter tests
 def test_demo_loads_end_to_end_then_loads_again_with_new_passwords(app, runner):
     result = runner.invoke(args=["demo", "--stories", "4"])
     assert result.exit_code == 0, result.output

@@ -48,7 +48,7 @@ def live(tmp_path, monkeypatch):
 
 
 def add_long_story(live, tmp_path) -> int:
-    """A reporter's story of about two and a half minutes, queued for the server's worker."""
+    """A reporter's story of about eighty seconds, queued for the server's worker."""
     with live.app.app_context():
         reporter = accounts.create_user(f"rita{time.monotonic_ns()}", "Rita", Role.REPORTER,
                                         "amber kettle harbour 7")
@@ -56,7 +56,7 @@ def add_long_story(live, tmp_path) -> int:
         story = stories.create_story(
             stories.NewStory("A long story", "person_on_probation", "monologue", date.today()),
             stories.NewConsent({Scope.TRANSCRIBE_ANALYSE}, "spoken", date.today(), 0.0),
-            long_speech(tmp_path, repeats=4), reporter)
+            long_speech(tmp_path, repeats=2), reporter)
         db.session.commit()
         return story.id
 

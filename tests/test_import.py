@@ -140,6 +140,7 @@ class TestImportAndWait:
         return dict(FAST_JOBS)
 
     @pytest.mark.slow
+    @pytest.mark.one_database  # waiting on a worker; the import's rows are covered
     def test_wait_shows_transcription_progress(self, app, runner, make_user, folder, tmp_path):
         from .workers import Worker
 

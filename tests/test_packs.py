@@ -199,6 +199,7 @@ def test_a_storytellers_name_in_a_quote_stops_generation(app, data):
             service.generate_pack(workshop_id, data["facilitator"])
 
 
+@pytest.mark.one_database  # rendering; the pack's rows are covered by the HTTP test
 def test_every_format_renders_with_the_quotes(app, data):
     silent = list(data["ids"].values())[0]
     set_scopes(app, silent, set(Scope) - {Scope.PLAY_IN_WORKSHOPS})

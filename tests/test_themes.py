@@ -378,6 +378,7 @@ def test_too_few_stories_and_a_second_run_are_refused(app, client, auth, ids):
         assert len(db.session.scalars(select(ThemeRun)).all()) == 1
 
 
+@pytest.mark.one_database  # the queue's claims on PostgreSQL: test_transcription's kill test
 def test_worker_killed_mid_run_finishes_once_on_another(app, make_user, tmp_path):
     """Infrastructure only: a second worker finishes the run and its rows are written once."""
     facilitator = make_user(Role.FACILITATOR)

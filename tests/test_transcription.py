@@ -69,6 +69,7 @@ def transcript_text(app, story_id: int) -> str:
         return " ".join(seg.text for seg in transcript.segments)
 
 
+@pytest.mark.one_database  # its queries are covered on PostgreSQL by lighter tests
 def test_jfk_through_the_real_worker(app, make_user, tmp_path):
     reporter = make_user(Role.REPORTER)
     story_id = add_story(app, reporter, jfk(tmp_path))
@@ -92,7 +93,7 @@ def test_jfk_through_the_real_worker(app, make_user, tmp_path):
 
 def test_worker_killed_mid_job_finishes_exactly_once(app, make_user, tmp_path):
     reporter = make_user(Role.REPORTER)
-    story_id = add_story(app, reporter, long_speech(tmp_path, repeats=4))
+    story_id = add_story(app, reporter, long_speech(tmp_path, repeats=2))
     first = Worker(app, "doomed", tmp_path)
     try:
         wait_for(lambda: job_of(app, story_id).progress > 5, 120,
@@ -204,6 +205,7 @@ def test_failure_is_retried_then_reported_and_retry_button_works(app, client, au
     assert wer(JFK_REFERENCE, transcript_text(app, story_id)) <= 0.05
 
 
+@pytest.mark.one_database  # its queries are covered on PostgreSQL by lighter tests
 class TestProgress:
     @pytest.fixture
     def config_overrides(self):
