@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from sqlalchemy import Enum, event
+from sqlalchemy import Enum, event, text
 from sqlalchemy.engine import Engine
 
 logger = logging.getLogger(__name__)
@@ -70,7 +70,24 @@ def upgrade_schema(app: Flask) -> None:
 
     with app.app_context():
         upgrade()
+        refresh_statistics()
+        from .extensions import db
+
+        db.session.commit()
     logger.info("Database schema is up to date")
+
+
+def refresh_statistics() -> None:
+    """Give SQLite's query planner fresh statistics (`ANALYZE`; 0.3 s for 500,000 passages).
+
+    Without them SQLite guesses, and at library scale guessed plans walked every passage of a
+    theme run for a page of twenty cards (500 ms instead of 7). Run at start-up and when a
+    theme run is stored; PostgreSQL's autovacuum keeps its own statistics.
+    """
+    from .extensions import db
+
+    if db.engine.dialect.name == "sqlite":
+        db.session.execute(text("ANALYZE"))
 
 
 def with_schema(command):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
@@ -35,6 +35,10 @@ class LibraryEntry(Model):
     """
 
     __tablename__ = "library_entries"
+    # Every library request asks how many approved entries there are and their last change;
+    # from this index it does not read the rows (each holds a summary and an embedding).
+    __table_args__ = (Index("ix_library_entries_state_changed", "state", "changed_at",
+                            "story_id"),)
 
     story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"),
                                           primary_key=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
@@ -23,7 +23,9 @@ class Passage(Model):
     """
 
     __tablename__ = "passages"
-    __table_args__ = (UniqueConstraint("story_id", "digest"),)
+    # (id, story_id): which story a passage is in, without reading its text and embedding.
+    __table_args__ = (UniqueConstraint("story_id", "digest"),
+                      Index("ix_passages_id_story", "id", "story_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"),
@@ -115,6 +117,8 @@ class ThemePassage(Model):
     """Where a passage sits in a run: its theme (or none), map position, pin and move marks."""
 
     __tablename__ = "theme_passages"
+    # A theme's passages (the library's theme filter) from the index alone.
+    __table_args__ = (Index("ix_theme_passages_theme_passage", "theme_id", "passage_id"),)
 
     run_id: Mapped[int] = mapped_column(ForeignKey("theme_runs.id", ondelete="CASCADE"),
                                         primary_key=True)

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from .. import audit, policy
-from ..database import utcnow
+from ..database import refresh_statistics, utcnow
 from ..extensions import db
 from ..jobs import runner as jobs
 from ..jobs.models import Job, JobStatus
@@ -359,6 +359,7 @@ def _store(run: ThemeRun, prepared: Prepared, analysis: Analysis) -> None:
                    "unassigned": unassigned,
                    "embed_seconds": round(analysis.embed_seconds, 2),
                    "theme_seconds": round(result.seconds["total"], 2)}
+    refresh_statistics()  # a run adds a row per passage: plans made for fewer go astray
 
 
 def consented_story_ids(story_ids) -> set[int]:
