@@ -521,6 +521,8 @@ def main() -> None:
     parser.add_argument("--passages-per-story", type=int, default=50)
     parser.add_argument("--transcribed", type=int, default=300)
     parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--processes", type=int, default=2,
+                        help="`storyhub run --processes` (the README's advice: one per core)")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--keep", help="keep the instance in this folder")
     parser.add_argument("--reuse", action="store_true",
@@ -564,7 +566,9 @@ def main() -> None:
     port = _free_port()
     log = (folder / "server.log").open("w")
     server = subprocess.Popen([python, "-m", "storyhub", "run", "--no-worker", "--port",
-                               str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+                               str(port), "--processes", str(args.processes)],
+                              env=env, stdout=log, stderr=subprocess.STDOUT)
+    print(f"storyhub run --processes {args.processes}", flush=True)
     try:
         deadline = time.monotonic() + 120
         while True:

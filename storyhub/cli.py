@@ -41,17 +41,22 @@ def _describe_database(app: Flask) -> str:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--processes", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Web processes sharing the port (one per core for a busy library).")
 @click.option("--no-worker", is_flag=True, help="Do not start a background worker here.")
 @with_appcontext
-def run_command(host: str, port: int, threads: int, no_worker: bool) -> None:
+def run_command(host: str, port: int, threads: int, processes: int, no_worker: bool) -> None:
     """Run StoryHub: upgrade the database, start a worker, and serve the site."""
     from waitress import serve
 
     from . import logs
     from .database import upgrade_schema
+    from .library.service import warm_up as library_warm_up
     from .supervisor import EmbeddedWorker
 
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    if processes > 1 and not hasattr(os, "fork"):
+        raise click.ClickException("--processes needs a system with fork (Linux or macOS).")
     if not _port_free(host, port):
         raise click.ClickException(
             f"Port {port} on {host} is already in use: is StoryHub already running? "
@@ -74,7 +79,8 @@ def run_command(host: str, port: int, threads: int, no_worker: bool) -> None:
         click.echo(f"  Worker     running; restarted if it stops (log: {worker.log_path})")
     url = f"http://{host}:{port}"
     click.echo(f"  Data       {app.instance_path} (log: {log_path})")
-    click.echo(f"  Site       {url}")
+    click.echo(f"  Site       {url}" + (f" ({processes} web processes)" if processes > 1
+                                            else ""))
     if service.count_users() == 0:
         token = setup.issue_token(app.instance_path)
         click.echo(f"\nNo accounts yet. Create the first admin account here:\n"
@@ -82,16 +88,67 @@ def run_command(host: str, port: int, threads: int, no_worker: bool) -> None:
                    "(or run: .venv/bin/storyhub create-user --role admin YOUR-NAME)")
     click.echo("\nPress Ctrl-C to stop.")
     db.session.remove()
+    options = {"threads": threads, "_quiet": True,
+               "max_request_body_size": app.config["MAX_CONTENT_LENGTH"] + 1024 * 1024}
+    children: list[int] = []
     try:
-        serve(app, host=host, port=port, threads=threads, _quiet=True,
-              max_request_body_size=app.config["MAX_CONTENT_LENGTH"] + 1024 * 1024)
+        if processes == 1:
+            library_warm_up(app)
+            serve(app, host=host, port=port, **options)
+        else:
+            # One listening socket, accepted from by every process (the kernel shares the
+            # connections out): Python serves one request at a time per process, whatever
+            # its threads, so a 2-core machine answers twice the library traffic with two.
+            listener = socket.create_server((host, port), backlog=1024)
+            db.engine.dispose()  # no database connection is shared across a fork
+            children = [_serve_forked(app, listener, options) for _ in range(processes - 1)]
+            library_warm_up(app)
+            serve(app, sockets=[listener], **options)
     except KeyboardInterrupt:
         pass
     finally:
         click.echo("Stopping StoryHub…")
+        _stop_children(children)
         if worker is not None:
             worker.stop()
         click.echo("Stopped.")
+
+
+def _serve_forked(app: Flask, listener: socket.socket, options: dict) -> int:
+    """Fork a web process serving `listener`; return its pid (the child never returns)."""
+    from waitress import serve
+
+    from .library.service import warm_up
+
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        signal.signal(signal.SIGINT, lambda *_: sys.exit(0))  # Ctrl-C: the parent says "Stopping"
+        warm_up(app)
+        serve(app, sockets=[listener], **options)
+    except SystemExit:
+        pass
+    except BaseException:  # noqa: BLE001 - reported, then this process ends
+        logger.exception("A web process failed")
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _stop_children(children: list[int]) -> None:
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+    for pid in children:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            continue
 
 
 @click.command("create-user")

@@ -37,12 +37,13 @@ class LiveServer:
     """`storyhub run` in a subprocess, with its own instance folder and database."""
 
     def __init__(self, instance: Path, env: dict[str, str] | None = None,
-                 worker: bool = False):
+                 worker: bool = False, run_args: tuple[str, ...] = ()):
         self.instance = instance
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "STORYHUB_INSTANCE_PATH": str(instance), **(env or {})}
         self.worker = worker
+        self.run_args = list(run_args)
         self.log = instance / "server.log"
         self.proc: subprocess.Popen | None = None
         self._log_file = None
@@ -54,7 +55,8 @@ class LiveServer:
 
     def start(self) -> LiveServer:
         self.instance.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-m", "storyhub", "run", "--port", str(self.port)]
+        args = [sys.executable, "-m", "storyhub", "run", "--port", str(self.port),
+                *self.run_args]
         if not self.worker:
             args.append("--no-worker")
         if self._log_file:

@@ -589,3 +589,23 @@ def read(actor: User, story: Story) -> None:
 
 def recorded_month(day: date | datetime) -> str:
     return f"{day:%B %Y}"
+
+
+def warm_up(app) -> None:
+    """Load the meaning-search model and matrix in the background, so the first staff member
+    to search by meaning does not wait for them (7 s cold at 10,000 stories)."""
+    import threading
+
+    def run() -> None:
+        try:
+            with app.app_context():
+                if db.session.scalar(select(LibraryEntry.story_id).where(
+                        LibraryEntry.state == CurationState.APPROVED).limit(1)) is None:
+                    return
+                _means()
+                search.embed_query("warming up", current_app.config["THEME_EMBEDDING_MODEL"])
+                db.session.remove()
+        except Exception:  # a failed warm-up only means a slower first search
+            logger.exception("Library warm-up failed")
+
+    threading.Thread(target=run, name="library-warm-up", daemon=True).start()
