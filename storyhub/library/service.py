@@ -602,6 +602,11 @@ def warm_up(app) -> None:
                 if db.session.scalar(select(LibraryEntry.story_id).where(
                         LibraryEntry.state == CurationState.APPROVED).limit(1)) is None:
                     return
+                import torch
+
+                # A web process embeds one short query at a time: one thread each leaves the
+                # other cores to the other web processes (a worker's theme run keeps them all).
+                torch.set_num_threads(1)
                 _means()
                 search.embed_query("warming up", current_app.config["THEME_EMBEDDING_MODEL"])
                 db.session.remove()
