@@ -68,11 +68,11 @@ def upgrade_schema(app: Flask) -> None:
     """Bring the database schema up to the newest migration."""
     from flask_migrate import upgrade
 
+    from .extensions import db
+
     with app.app_context():
         upgrade()
         refresh_statistics()
-        from .extensions import db
-
         db.session.commit()
     logger.info("Database schema is up to date")
 

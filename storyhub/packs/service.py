@@ -25,7 +25,7 @@ from ..stories.models import Story, StoryType
 from ..themes import board
 from ..themes.editing import passages_of
 from ..themes.models import RunStatus, ThemePassage, ThemeRun
-from ..themes.service import consented_story_ids, run_passages
+from ..themes.service import run_passages
 from ..transcripts.models import Transcript
 from ..transcripts.text import text_between
 from . import render
@@ -225,8 +225,11 @@ def _counted(counter: Counter, labels: dict) -> list[dict]:
 
 
 def _gathering(rows: list[ThemePassage], quoted: set[int]) -> dict:
-    """Count the stories the themes were drawn from, by storyteller role and story type."""
-    ids = consented_story_ids({row.passage.story_id for row in rows}) | quoted
+    """Count the stories the themes were drawn from, by storyteller role and story type.
+
+    `rows` are `run_passages`, whose stories' consent is checked there already.
+    """
+    ids = {row.passage.story_id for row in rows} | quoted
     stories = db.session.scalars(select(Story).where(Story.id.in_(ids))).all() if ids else []
     roles = Counter(s.storyteller.role for s in stories)
     types = Counter(s.story_type for s in stories)

@@ -149,7 +149,7 @@ class AdaptiveReducer:
     def transform(self, X):
         if self.umap is None:
             return small.story_space(X)
-        if getattr(self.umap, "_knn_search_index", None) is None:  # exact neighbours
+        if self.umap.precomputed_knn[0] is not None:  # exact neighbours: no search index
             return neighbours.place(X, self.fitted_, self.embedding_, self.umap.n_neighbors,
                                     "cosine")
         return self.umap.transform(X)
