@@ -40,8 +40,15 @@ if [ ! -f "$stamp" ] && [ ! -f ".venv/.installed-$digest-test" ]; then
   [ -n "${STORYHUB_INSTALL_EXTRAS:-}" ] && target=".[${STORYHUB_INSTALL_EXTRAS}]"
   # pip's and setuptools' notices go to a log; it is shown only if the install fails.
   log=".venv/install.log"
+  # --no-compile: Python compiles what is imported when it is first imported, instead of pip
+  # compiling every module of torch and the rest up front.
+  pip=(.venv/bin/python -m pip install --quiet --no-compile -c constraints.txt)
+  # The tests also run openai-whisper, whose only missing dependency is then triton, a GPU
+  # compiler of 1 GB that the CPU never uses: it is installed without its dependencies.
+  whisper=(true)
+  [[ "${STORYHUB_INSTALL_EXTRAS:-}" == *test* ]] && whisper=("${pip[@]}" --no-deps openai-whisper)
   if ! { .venv/bin/python -m pip install --quiet --upgrade pip \
-         && .venv/bin/python -m pip install --quiet -c constraints.txt -e "$target"; } >"$log" 2>&1; then
+         && "${pip[@]}" -e "$target" && "${whisper[@]}"; } >"$log" 2>&1; then
     cat "$log" >&2
     echo "Installing StoryHub failed (the log above is also in $log)." >&2
     exit 1
