@@ -21,8 +21,28 @@ os.environ.setdefault("STORYHUB_THEME_WARM_UP", "0")
 PASSWORD = "correct horse battery"
 
 
+# Test files by how long they take (seconds measured on 2 cores, largest first). Under
+# pytest-xdist (`--dist loadfile --no-loadscope-reorder` in .ci/run) the files are handed out in
+# this order, so the long ones start first and the short ones fill the gaps at the end, instead of
+# one worker running the browser tests alone for the last minutes. Only the order depends on it.
+LONGEST_FIRST = [
+    "test_transcription", "test_themes", "test_embedded_worker", "test_browser_themes",
+    "test_library", "test_packs", "test_intake", "test_hardening", "test_coverage", "test_demo",
+    "test_browser_transcription", "test_browser_intake", "test_ct2_checkpoint",
+    "test_browser_accounts", "test_browser_packs", "test_accounts", "test_import",
+    "test_privacy", "test_web_processes", "test_cli", "test_access", "test_redaction",
+]
+
+
+def _file_rank(item) -> int:
+    name = item.path.stem
+    return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Browser tests are slow; tests without the app fixture never touch the database."""
+    """Longest files first; browser tests are slow; tests without the app fixture never touch
+    the database."""
+    items.sort(key=_file_rank)  # stable: each file keeps its own order
     for item in items:
         if item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.slow)
@@ -205,27 +225,27 @@ def corpus_audio(tmp_path_factory) -> dict:
 @pytest.fixture(scope="session")
 def corpus_instance(database_url, migrated, tmp_path_factory):
     """An instance holding the twelve corpus stories with reviewed transcripts, all consent."""
-    from .instances import prepare_instance
+    from .instances import shared_instance
     from .theme_corpus import CORPUS, filler, stored_corpus
 
-    corpus = stored_corpus(tmp_path_factory.mktemp("corpus-speech"), CORPUS)
-    instance = prepare_instance("corpus", database_url, tmp_path_factory.mktemp("corpus"),
-                                filler(corpus))
-    yield instance
-    instance.remove()
+    def fill(app) -> dict:
+        corpus = stored_corpus(tmp_path_factory.mktemp("corpus-speech"), CORPUS)
+        return filler(corpus)(app)
+
+    with shared_instance("corpus", database_url, tmp_path_factory, fill) as instance:
+        yield instance
 
 
 @pytest.fixture(scope="session")
 def themed_instance(database_url, migrated, tmp_path_factory):
     """The corpus instance with one finished theme run, started by a facilitator."""
-    from .instances import prepare_instance
+    from .instances import shared_instance
     from .theme_corpus import CORPUS, filler, stored_corpus
-
-    corpus = stored_corpus(tmp_path_factory.mktemp("themed-speech"), CORPUS)
 
     def fill(app) -> dict:
         from storyhub.themes import service as themes
 
+        corpus = stored_corpus(tmp_path_factory.mktemp("themed-speech"), CORPUS)
         data = filler(corpus)(app)
         with app.app_context():
             facilitator = service.create_user("lead-facilitator", "Lead Facilitator",
@@ -240,6 +260,13 @@ def themed_instance(database_url, migrated, tmp_path_factory):
                 raise RuntimeError("the prepared theme run failed")
         return data
 
-    instance = prepare_instance("themed", database_url, tmp_path_factory.mktemp("themed"), fill)
-    yield instance
-    instance.remove()
+    with shared_instance("themed", database_url, tmp_path_factory, fill) as instance:
+        yield instance
+
+
+def pytest_sessionfinish(session):
+    """After the last pytest-xdist worker: remove the instances the workers shared."""
+    if not hasattr(session.config, "workerinput") and "PYTEST_XDIST_WORKER" not in os.environ:
+        from .instances import remove_shared
+
+        remove_shared(session.config._tmp_path_factory.getbasetemp())

@@ -9,6 +9,7 @@ PostgreSQL each copy is `CREATE DATABASE … TEMPLATE`, which copies the files s
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import sqlite3
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from filelock import FileLock
 from sqlalchemy.engine import make_url
 
 from storyhub import create_app
@@ -129,3 +131,47 @@ def prepare_instance(name: str, base_url: str, folder: Path,
     # The copies get their own embedded queue: leave no message from the filling behind.
     shutil.rmtree(folder / "broker", ignore_errors=True)
     return PreparedInstance(name, url, folder, data)
+
+
+def _shared_folder(tmp_path_factory) -> Path | None:
+    """The folder every pytest-xdist worker of this run shares (None without xdist)."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return None
+    folder = tmp_path_factory.getbasetemp().parent / "prepared"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+@contextmanager
+def shared_instance(name: str, base_url: str, tmp_path_factory,
+                    fill: Callable[[Any], dict[str, Any]]) -> Iterator[PreparedInstance]:
+    """`prepare_instance`, built once per test run however many pytest-xdist workers use it.
+
+    The first worker to ask builds it under a lock; the others wait and read where it is. Each
+    test still works on a copy. Shared instances are removed by `remove_shared` when the whole
+    run ends, because a worker cannot know when the others are done with them.
+    """
+    shared = _shared_folder(tmp_path_factory)
+    if shared is None:
+        instance = prepare_instance(name, base_url, tmp_path_factory.mktemp(name), fill)
+        yield instance
+        instance.remove()
+        return
+    manifest = shared / f"{name}.json"
+    with FileLock(str(shared / f"{name}.lock")):
+        if manifest.exists():
+            saved = json.loads(manifest.read_text())
+            instance = PreparedInstance(name, saved["url"], Path(saved["folder"]), saved["data"])
+        else:
+            instance = prepare_instance(name, base_url, shared / name, fill)
+            manifest.write_text(json.dumps({"url": instance.database_url,
+                                            "folder": str(instance.folder),
+                                            "data": instance.data}))
+    yield instance
+
+
+def remove_shared(base_temp: Path) -> None:
+    """Remove the instances the workers of a finished run shared (see `shared_instance`)."""
+    for manifest in (base_temp / "prepared").glob("*.json"):
+        saved = json.loads(manifest.read_text())
+        PreparedInstance(manifest.stem, saved["url"], Path(saved["folder"]), {}).remove()
