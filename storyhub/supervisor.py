@@ -46,7 +46,8 @@ class EmbeddedWorker:
                  "--loglevel=INFO", "--pool=solo", "-Q", QUEUES,
                  "--hostname", f"embedded-{os.getpid()}@{os.uname().nodename}",
                  "--without-gossip", "--without-mingle"],
-                env={**os.environ, "STORYHUB_INSTANCE_PATH": self.instance_path},
+                env={**os.environ, "STORYHUB_INSTANCE_PATH": self.instance_path,
+                     "STORYHUB_EMBEDDED_WORKER": "1"},
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 # Its own process group: Ctrl-C reaches `storyhub run`, which stops it.
                 process_group=0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 
 from celery import Celery, Task, shared_task
@@ -39,6 +40,9 @@ def broker_settings(app: Flask) -> dict:
             # Exchange bindings; kombu would otherwise write them under the current directory.
             "control_folder": os.path.join(folder, "control"),
             "store_processed": False,
+            # How often an idle worker looks in the folder: a new job starts within a fifth
+            # of a second, and a stopping worker notices within one look.
+            "polling_interval": 0.2,
         },
     }
 
@@ -99,8 +103,31 @@ def init_app(app: Flask) -> Celery:
         from .runner import request_stop
 
         request_stop()
+        _leave_now_if_idle()
 
     return celery
+
+
+def _leave_now_if_idle() -> None:
+    """Stop `storyhub run`'s own worker at once when it holds no job.
+
+    Celery's warm shutdown of an idle worker still finishes its broker poll and its timer's
+    tick, seconds in which Ctrl-C seems not to work. With no job in hand or reserved there is
+    nothing to hand back (a job fetched in that instant stays queued in the database and is
+    sent again). Only the embedded worker (solo pool, no child processes) does this; workers
+    started with `celery worker` keep Celery's own shutdown.
+    """
+    if os.environ.get("STORYHUB_EMBEDDED_WORKER") != "1":
+        return
+    from celery.worker import state
+
+    if state.active_requests or state.reserved_requests:
+        return
+    logger.info("No job in hand: the worker stops now")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def start_reaper(app: Flask, stop: threading.Event) -> threading.Thread:
