@@ -40,8 +40,7 @@ if [ ! -f "$stamp" ] && [ ! -f ".venv/.installed-$digest-test" ]; then
   [ -n "${STORYHUB_INSTALL_EXTRAS:-}" ] && target=".[${STORYHUB_INSTALL_EXTRAS}]"
   # pip's and setuptools' notices go to a log; it is shown only if the install fails.
   log=".venv/install.log"
-  # --no-compile: Python compiles what is imported when it is first imported, instead of pip
-  # compiling every module of torch and the rest up front.
+  # --no-compile: pip byte-compiles one file at a time; compileall below uses every core.
   pip=(.venv/bin/python -m pip install --quiet --no-compile -c constraints.txt)
   # The tests also run openai-whisper, whose only missing dependency is then triton, a GPU
   # compiler of 1 GB that the CPU never uses: it is installed without its dependencies.
@@ -53,6 +52,14 @@ if [ ! -f "$stamp" ] && [ ! -f ".venv/.installed-$digest-test" ]; then
     echo "Installing StoryHub failed (the log above is also in $log)." >&2
     exit 1
   fi
+  # Byte-compiled here even where PYTHONDONTWRITEBYTECODE is set (as on CI machines), or every
+  # process would compile torch and the rest again each time it imports them. A few files in
+  # libraries' own test data do not compile; pip ignores those too.
+  site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  PYTHONDONTWRITEBYTECODE= .venv/bin/python -m compileall -q -j 0 "$site" >/dev/null 2>&1 || true
+  # UMAP's import compiles numba code into its disk cache (30 s): once here, not in each of the
+  # first processes that load the theme model.
+  .venv/bin/python -c "import umap" >>"$log" 2>&1 || true
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -112,6 +112,7 @@ def set_reviewed(app, story_ids, reviewed: bool) -> None:
         db.session.commit()
 
 
+@pytest.mark.one_database  # the model's determinism; the rows it stores are covered on both
 def test_same_input_gives_same_themes(app, make_user, ids):
     facilitator = make_user(Role.FACILITATOR)
     first = run_now(app, facilitator)
