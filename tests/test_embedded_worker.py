@@ -109,3 +109,17 @@ def test_stopping_the_site_stops_the_worker_at_once_and_hands_its_job_back(live,
     wait_for(lambda: job_of(live, story_id).status is JobStatus.DONE, 240,
              "the story to finish after a restart", lambda: live.log.read_text())
     assert job_of(live, story_id).attempts == 1
+
+
+def test_an_idle_worker_stops_with_the_site_without_its_shutdown_wait(live):
+    worker_log = live.instance / "logs" / "worker.log"
+    wait_for(lambda: worker_log.exists() and " ready." in worker_log.read_text(), 60,
+             "the embedded worker to start", lambda: live.log.read_text())
+    [worker] = worker_pids(live)
+    live.proc.send_signal(signal.SIGINT)  # Ctrl-C
+    live.proc.wait(timeout=30)
+    assert live.proc.returncode == 0, live.log.read_text()
+    assert not os.path.exists(f"/proc/{worker}"), "the worker stopped too"
+    # It left at once, holding no job, instead of finishing a broker poll and a timer tick.
+    assert "No job in hand: the worker stops now" in worker_log.read_text()
+    assert "Stopped." in live.log.read_text()
