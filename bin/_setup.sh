@@ -57,9 +57,10 @@ if [ ! -f "$stamp" ] && [ ! -f ".venv/.installed-$digest-test" ]; then
   # libraries' own test data do not compile; pip ignores those too.
   site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
   PYTHONDONTWRITEBYTECODE= .venv/bin/python -m compileall -q -j 0 "$site" >/dev/null 2>&1 || true
-  # UMAP's import compiles numba code into its disk cache (30 s): once here, not in each of the
-  # first processes that load the theme model.
-  .venv/bin/python -c "import umap" >>"$log" 2>&1 || true
+  # The theme model's numba code (UMAP, HDBSCAN) compiles into numba's disk cache once here,
+  # not again in each of the first processes that load it (a worker's first theme run).
+  .venv/bin/python -c "from storyhub.themes.modeling import warm_up; warm_up()" \
+    >>"$log" 2>&1 || true
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
