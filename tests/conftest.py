@@ -266,7 +266,7 @@ def themed_instance(database_url, migrated, tmp_path_factory):
 
 def pytest_sessionfinish(session):
     """After the last pytest-xdist worker: remove the instances the workers shared."""
-    if not hasattr(session.config, "workerinput") and "PYTEST_XDIST_WORKER" not in os.environ:
+    if not hasattr(session.config, "workerinput"):  # the controller, or a run without xdist
         from .instances import remove_shared
 
         remove_shared(session.config._tmp_path_factory.getbasetemp())

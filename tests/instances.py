@@ -89,6 +89,16 @@ class PreparedInstance:
         if not url.startswith("sqlite"):
             drop_database(url)
 
+    def save(self, manifest: Path) -> None:
+        """Write where this instance is, for another process to `load`."""
+        manifest.write_text(json.dumps({"url": self.database_url, "folder": str(self.folder),
+                                        "data": self.data}))
+
+    @classmethod
+    def load(cls, manifest: Path) -> PreparedInstance:
+        saved = json.loads(manifest.read_text())
+        return cls(manifest.stem, saved["url"], Path(saved["folder"]), saved["data"])
+
     def remove(self) -> None:
         if not self.is_sqlite:
             drop_database(self.database_url)
@@ -133,11 +143,14 @@ def prepare_instance(name: str, base_url: str, folder: Path,
     return PreparedInstance(name, url, folder, data)
 
 
+SHARED = "prepared"  # under the run's base folder, which the xdist workers' folders are in
+
+
 def _shared_folder(tmp_path_factory) -> Path | None:
     """The folder every pytest-xdist worker of this run shares (None without xdist)."""
     if "PYTEST_XDIST_WORKER" not in os.environ:
         return None
-    folder = tmp_path_factory.getbasetemp().parent / "prepared"
+    folder = tmp_path_factory.getbasetemp().parent / SHARED
     folder.mkdir(exist_ok=True)
     return folder
 
@@ -160,18 +173,14 @@ def shared_instance(name: str, base_url: str, tmp_path_factory,
     manifest = shared / f"{name}.json"
     with FileLock(str(shared / f"{name}.lock")):
         if manifest.exists():
-            saved = json.loads(manifest.read_text())
-            instance = PreparedInstance(name, saved["url"], Path(saved["folder"]), saved["data"])
+            instance = PreparedInstance.load(manifest)
         else:
             instance = prepare_instance(name, base_url, shared / name, fill)
-            manifest.write_text(json.dumps({"url": instance.database_url,
-                                            "folder": str(instance.folder),
-                                            "data": instance.data}))
+            instance.save(manifest)
     yield instance
 
 
 def remove_shared(base_temp: Path) -> None:
     """Remove the instances the workers of a finished run shared (see `shared_instance`)."""
-    for manifest in (base_temp / "prepared").glob("*.json"):
-        saved = json.loads(manifest.read_text())
-        PreparedInstance(manifest.stem, saved["url"], Path(saved["folder"]), {}).remove()
+    for manifest in (base_temp / SHARED).glob("*.json"):
+        PreparedInstance.load(manifest).remove()

@@ -74,6 +74,19 @@ def worker_pids(live) -> list[int]:
     return [int(pid) for pid in found.stdout.split()]
 
 
+def ctrl_c(live) -> int:
+    """Press Ctrl-C on the server; check that it and its worker stopped; return the worker's pid."""
+    [worker] = worker_pids(live)
+    started = time.monotonic()
+    live.proc.send_signal(signal.SIGINT)
+    live.proc.wait(timeout=30)
+    print(f"storyhub run stopped in {time.monotonic() - started:.1f}s")
+    assert live.proc.returncode == 0, live.log.read_text()
+    assert not os.path.exists(f"/proc/{worker}"), "the worker stopped too"
+    assert "Stopped." in live.log.read_text()
+    return worker
+
+
 def test_killed_worker_is_restarted_and_the_story_finishes_without_anyone(live, tmp_path):
     story_id = add_long_story(live, tmp_path)
     wait_for(lambda: job_of(live, story_id).progress > 5, 180,
@@ -94,16 +107,9 @@ def test_stopping_the_site_stops_the_worker_at_once_and_hands_its_job_back(live,
     story_id = add_long_story(live, tmp_path)
     wait_for(lambda: job_of(live, story_id).progress > 5, 180,
              "the embedded worker to start transcribing", lambda: live.log.read_text())
-    [worker] = worker_pids(live)
-    started = time.monotonic()
-    live.proc.send_signal(signal.SIGINT)  # Ctrl-C
-    live.proc.wait(timeout=30)
-    print(f"storyhub run stopped in {time.monotonic() - started:.1f}s")
-    assert live.proc.returncode == 0, live.log.read_text()
-    assert not os.path.exists(f"/proc/{worker}"), "the worker stopped too"
+    ctrl_c(live)
     job = job_of(live, story_id)
     assert job.status is JobStatus.QUEUED and job.attempts == 0, "handed back, untried"
-    assert "Stopped." in live.log.read_text()
     # The next start picks it up again.
     live.start()
     wait_for(lambda: job_of(live, story_id).status is JobStatus.DONE, 240,
@@ -115,11 +121,6 @@ def test_an_idle_worker_stops_with_the_site_without_its_shutdown_wait(live):
     worker_log = live.instance / "logs" / "worker.log"
     wait_for(lambda: worker_log.exists() and " ready." in worker_log.read_text(), 60,
              "the embedded worker to start", lambda: live.log.read_text())
-    [worker] = worker_pids(live)
-    live.proc.send_signal(signal.SIGINT)  # Ctrl-C
-    live.proc.wait(timeout=30)
-    assert live.proc.returncode == 0, live.log.read_text()
-    assert not os.path.exists(f"/proc/{worker}"), "the worker stopped too"
+    ctrl_c(live)
     # It left at once, holding no job, instead of finishing a broker poll and a timer tick.
     assert "No job in hand: the worker stops now" in worker_log.read_text()
-    assert "Stopped." in live.log.read_text()
