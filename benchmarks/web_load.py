@@ -274,7 +274,7 @@ def seed(url: str, stories: int, per_story: int, transcribed: int, seed_value: i
                 passage_rows.append((pid, i, hashlib.sha256(f"{i}:{position}".encode())
                                      .hexdigest(), position, "S1", start, start + 14.0, text,
                                      len(text.split()), model_id, vector.tobytes(), now))
-                theme_rows.append((run_id, pid, theme_ids[topic], 0.0, 0.0, False, False))
+                theme_rows.append((run_id, pid, i, theme_ids[topic], 0.0, 0.0, False, False))
                 vectors.append(vector)
                 texts.append(text)
             mean = np.mean(vectors, axis=0)
@@ -286,8 +286,8 @@ def seed(url: str, stories: int, per_story: int, transcribed: int, seed_value: i
                                  '"end"', "text", "word_count", "embedding_model", "embedding",
                                  "created_at"], passage_rows)
         del passage_rows
-        _copy(conn, "theme_passages", ["run_id", "passage_id", "theme_id", "x", "y", "pinned",
-                                       "moved"], theme_rows)
+        _copy(conn, "theme_passages", ["run_id", "passage_id", "story_id", "theme_id", "x", "y",
+                                       "pinned", "moved"], theme_rows)
         del theme_rows
         entry_rows = [(i, f"LS-B{i:06d}", "approved",
                        f"A {TOPIC_NAMES[topics[i]].replace('_', ' ')} story: what helped and "

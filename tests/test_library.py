@@ -70,7 +70,7 @@ def _write_theme_run(ids: dict[str, int]) -> dict[str, int]:
         themes[name] = theme.id
     for key, story_id in ids.items():
         for passage in db.session.scalars(select(Passage).where(Passage.story_id == story_id)):
-            db.session.add(ThemePassage(run_id=run.id, passage_id=passage.id,
+            db.session.add(ThemePassage(run_id=run.id, passage_id=passage.id, story_id=story_id,
                                         theme_id=themes[key.split("-")[0]]))
     return themes
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -250,8 +250,7 @@ def _narrowed(query: Select, filters: Filters) -> Select:
         query = query.where(("," + Story.tags + ",").contains("," + filters.tag + ","))
     if filters.theme is not None:
         query = query.where(Story.id.in_(
-            select(Passage.story_id).join(ThemePassage, ThemePassage.passage_id == Passage.id)
-            .where(ThemePassage.theme_id == filters.theme)))
+            select(ThemePassage.story_id).where(ThemePassage.theme_id == filters.theme)))
     return query
 
 
@@ -324,21 +323,14 @@ def story_themes(story_ids: list[int]) -> dict[int, list[str]]:
     run_id = latest_theme_run_id()
     if run_id is None or not story_ids:
         return {}
-    # Two steps, each on its own index, so the database never walks the whole run (a
-    # one-query join let SQLite start from all 500,000 of a run's passages).
-    story_of = dict(db.session.execute(
-        select(Passage.id, Passage.story_id).where(Passage.story_id.in_(story_ids))).all())
-    counts: Counter = Counter()
-    if story_of:
-        for passage_id, label in db.session.execute(
-                select(ThemePassage.passage_id, Theme.label)
-                .join(Theme, Theme.id == ThemePassage.theme_id)
-                .where(ThemePassage.run_id == run_id,
-                       ThemePassage.passage_id.in_(list(story_of)),
-                       Theme.hidden.is_(False))):
-            counts[story_of[passage_id], label] += 1
+    counts = db.session.execute(
+        select(ThemePassage.story_id, Theme.label, func.count())
+        .join(Theme, Theme.id == ThemePassage.theme_id)
+        .where(ThemePassage.run_id == run_id, ThemePassage.story_id.in_(story_ids),
+               Theme.hidden.is_(False))
+        .group_by(ThemePassage.story_id, Theme.label)).all()
     found: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for (story_id, label), count in counts.items():
+    for story_id, label, count in counts:
         found[story_id].append((-count, label))
     return {story_id: [label for _n, label in sorted(pairs)][:4]
             for story_id, pairs in found.items()}

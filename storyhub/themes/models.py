@@ -117,8 +117,10 @@ class ThemePassage(Model):
     """Where a passage sits in a run: its theme (or none), map position, pin and move marks."""
 
     __tablename__ = "theme_passages"
-    # A theme's passages (the library's theme filter) from the index alone.
-    __table_args__ = (Index("ix_theme_passages_theme_passage", "theme_id", "passage_id"),)
+    # A theme's stories (the library's theme filter) and some stories' themes (its cards),
+    # each from one index alone.
+    __table_args__ = (Index("ix_theme_passages_theme_story", "theme_id", "story_id"),
+                      Index("ix_theme_passages_run_story", "run_id", "story_id", "theme_id"))
 
     run_id: Mapped[int] = mapped_column(ForeignKey("theme_runs.id", ondelete="CASCADE"),
                                         primary_key=True)
@@ -126,6 +128,8 @@ class ThemePassage(Model):
                                             primary_key=True, index=True)
     theme_id: Mapped[int | None] = mapped_column(ForeignKey("themes.id", ondelete="SET NULL"),
                                                  index=True)
+    # The passage's story, kept here too (a passage never changes story): see the library.
+    story_id: Mapped[int]
     x: Mapped[float] = mapped_column(default=0.0)
     y: Mapped[float] = mapped_column(default=0.0)
     pinned: Mapped[bool] = mapped_column(default=False)

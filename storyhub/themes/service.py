@@ -334,10 +334,10 @@ def _store(run: ThemeRun, prepared: Prepared, analysis: Analysis) -> None:
         run.themes.append(theme)
         themes[found.number] = theme
     db.session.flush()
-    for passage_id, topic, (x, y) in zip(prepared.passage_ids, result.topics, result.coords,
-                                         strict=True):
+    for passage_id, story_id, topic, (x, y) in zip(
+            prepared.passage_ids, prepared.story_ids, result.topics, result.coords, strict=True):
         placed = themes.get(topic)
-        db.session.add(ThemePassage(run_id=run.id, passage_id=passage_id,
+        db.session.add(ThemePassage(run_id=run.id, passage_id=passage_id, story_id=story_id,
                                     theme_id=placed.id if placed else None,
                                     x=float(x), y=float(y)))
     db.session.flush()
