@@ -311,6 +311,20 @@ def test_word_search_cannot_find_a_redacted_word_and_respects_filters(staff_clie
     assert _json_keys(filtered, data) == ["housing-2"]
 
 
+def test_a_snippet_is_cut_around_the_most_matched_words_and_marks_them():
+    from storyhub.library.search import START, STOP, snippet
+
+    text = ("We talked about the weather for a long time. " * 8
+            + "Then the hostel said the landlord wanted a deposit. " + "More weather. " * 8)
+    words = re.compile(r"\b(?:landlord|deposit|hostels?)\b", re.IGNORECASE)
+    cut = snippet(text, words, words=12)
+    assert cut.startswith("…") and cut.endswith("…")
+    assert f"{START}landlord{STOP}" in cut and f"{START}deposit{STOP}" in cut
+    assert f"{START}hostel{STOP}" in cut
+    assert len(cut.split()) < 25
+    assert snippet("Short and sweet.", None) == "Short and sweet."  # no match: the start
+
+
 def test_meaning_search_finds_stories_about_nowhere_to_live(staff_client, data):
     response = staff_client.get("/library/stories.json",
                                 query_string={"q": "not having anywhere to live"})
