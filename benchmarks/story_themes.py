@@ -17,6 +17,8 @@ Each story's transcript goes through what a theme run does: `split_passages`, em
   have (lemmatised); word_flip: one-word changes in one transcript that changed the number of
   themes, out of those tried;
 - seconds: a first run on the collection, from splitting to themes (embedding included);
+- a ceiling: the same path told the known number of themes, on the transcripts and on the
+  written text (what the embedding model allows, whatever the choice of the number);
 - the same figures for plain BERTopic (its defaults, seeded UMAP) on the stories' sentences.
 """
 
@@ -84,6 +86,16 @@ def run_pipeline(units: Units, embeddings: np.ndarray, random_state: int = 42):
 
     params = params_for(len(units.texts), random_state=random_state)
     return fit_themes(units.texts, embeddings, params, groups=units.story)
+
+
+def at_known_number(units: Units, embeddings: np.ndarray, k: int) -> np.ndarray:
+    """The pipeline's small-collection path told the number of themes: how far choosing the
+    number is from the best its passage space allows (a ceiling for the embedding model)."""
+    from storyhub.themes import small
+
+    X = small.story_space(embeddings, units.story)
+    labels = small._cut(small._tree(X), len(X), k)
+    return small.own_themes(small.story_space(embeddings), labels, units.story)
 
 
 def lemma_words(text: str) -> list[str]:
@@ -219,6 +231,12 @@ def main(cache) -> None:
         print(f"  {theme.label!r:48} {theme.size:3d} passages  stories: {dict(members)}")
         if theme.description:
             print(f"      “{theme.description[:110]}”")
+    known = len(corpus.themes)
+    for label, (u, e) in {"transcripts": (units, embeddings),
+                          "written text": (w_units, embed(w_units.texts))}.items():
+        ceiling = scores(corpus, u, at_known_number(u, e, known))
+        print(f"ceiling on the {label}: Ward told the known number of themes ({known}): "
+              f"story_nmi={ceiling['story_nmi']:.3f} story_ari={ceiling['story_ari']:.3f}")
     flips = one_word_changes(corpus, segments_of)
     flipped = sum(1 for _k, a, b in flips if a != b)
     print("one-word changes (story, themes before, after):", flips)
