@@ -28,6 +28,7 @@ USERNAMES = {"demo-reporter": "/stories/", "demo-facilitator": "/themes/",
              "demo-admin": "/admin/users", "demo-staff": "/"}
 ROLES_TOLD = {"person_on_probation", "staff", "peer_mentor"}
 NOT_QUOTED = "Ten minutes late"  # its storyteller did not agree to quotes in packs
+RELEASED = "Out of the gate with nowhere to sleep"
 
 
 def _passwords(output: str) -> dict[str, str]:
@@ -75,6 +76,18 @@ def test_demo_loads_end_to_end_then_loads_again_with_new_passwords(app, runner):
             assert pack.story_ids, "the pack quotes some stories"
             assert quiet.id not in pack.story_ids, "consent to quotes is respected"
     assert f"/themes/runs/{run.id}/board" in result.output
+    assert "/library/" in result.output
+
+    # Staff find the demo stories in the library, each with the facilitator's summary.
+    staff = app.test_client()
+    staff.post("/login", data={"username": "demo-staff", "password": passwords["demo-staff"]})
+    listed = staff.get("/library/stories.json").get_json()
+    assert listed["total"] == 4, listed
+    assert {s["title"] for s in listed["stories"]} == {s.title for s in loaded}
+    assert all(s["summary"] for s in listed["stories"])
+    found = staff.get("/library/stories.json", query_string={
+        "q": "nowhere to sleep", "how": "words"}).get_json()
+    assert found["stories"] and found["stories"][0]["title"] == RELEASED
 
     # Loading again picks up where it left off: nothing new, only new passwords.
     again = runner.invoke(args=["demo", "--stories", "4"])

@@ -25,6 +25,7 @@ def _where_to_look(result: service.DemoResult, site_url: str) -> list[tuple[str,
             ("Stories and transcripts", _url("stories.index", _external=True)),
             ("Themes", _url("themes.run", run_id=result.run_id, _external=True)),
             ("Theme board", _url("themes.theme_board", run_id=result.run_id, _external=True)),
+            ("Staff library", _url("library.index", _external=True)),
         ]
         if result.workshop_id is not None:
             places.append(("Workshop and its pack",

@@ -38,7 +38,8 @@ ACCOUNTS = (
     DemoAccount("demo-facilitator", "Dee (demo facilitator)", Role.FACILITATOR,
                 "themes, theme board, workshop packs"),
     DemoAccount("demo-admin", "Alex (demo admin)", Role.ADMIN, "accounts, sites, audit log"),
-    DemoAccount("demo-staff", "Sam (demo staff)", Role.STAFF, "what probation staff see"),
+    DemoAccount("demo-staff", "Sam (demo staff)", Role.STAFF,
+                "the staff library: find, read and listen"),
 )
 
 
@@ -54,6 +55,8 @@ class DemoStory:
     recorded_days_ago: int
     consent: frozenset[Scope]
     audio: Path
+    # What the demo facilitator wrote for staff; a story without one is left to curate.
+    library_summary: str = ""
 
     @property
     def recorded_on(self) -> date:
@@ -78,7 +81,8 @@ def stories(limit: int | None = None) -> list[DemoStory]:
                        tags=tuple(row.get("tags", ())),
                        recorded_days_ago=int(row["recorded_days_ago"]),
                        consent=frozenset(Scope(s) for s in row["consent"]),
-                       audio=AUDIO / row["audio"])
+                       audio=AUDIO / row["audio"],
+                       library_summary=row.get("library_summary", ""))
              for row in _data()["stories"]]
     return found if limit is None else found[:limit]
 

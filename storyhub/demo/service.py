@@ -1,7 +1,8 @@
 """Load the demo project through the real pipeline, as people would through the pages.
 
 A site, accounts for each role, stories with their consent (through the same create-story verb
-as an upload), then transcription, a reporter's review, a theme run and a workshop pack. Jobs
+as an upload), then transcription, a reporter's review, a theme run, the staff library (the
+facilitator's summaries and approvals) and a workshop pack. Jobs
 are run here with the job runner, as a worker runs them; a job a worker elsewhere already holds
 is waited for. The demo is the one place that drives several features in turn, so unlike a
 feature it imports them.
@@ -28,6 +29,8 @@ from ..accounts.models import Role, Site, User
 from ..extensions import db
 from ..jobs import runner as jobs
 from ..jobs.models import Job, JobStatus
+from ..library import service as library
+from ..library.models import CurationState
 from ..stories import service as stories
 from ..stories.audio import format_duration
 from ..stories.models import Recording, Story, StorytellerRole
@@ -65,6 +68,8 @@ class DemoResult:
     pack: Any = None
     pack_version: int | None = None
     packs_note: str = ""  # why there is no pack, when there is none
+    in_library: int = 0  # stories staff can read now
+    to_curate: int = 0  # reviewed stories left for the facilitator to approve
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -234,6 +239,29 @@ def _theme_run(ids: list[int], facilitator_id: int) -> int:
     return run_id
 
 
+def _curate(chosen: list[content.DemoStory], ids: list[int], facilitator_id: int,
+            result: DemoResult) -> None:
+    """Put the stories the demo has a summary for in the staff library, as the facilitator
+    would; the rest are left for the facilitator to summarise and approve."""
+    facilitator = db.session.get_one(User, facilitator_id)
+    for item, story_id in zip(chosen, ids, strict=True):
+        entry = library.entry_of(story_id)
+        if entry is not None and entry.state is CurationState.APPROVED:
+            result.in_library += 1
+            continue
+        if not item.library_summary or entry is not None:  # a facilitator's own draft stays
+            result.to_curate += 1
+            continue
+        story = db.session.get_one(Story, story_id)
+        try:
+            library.save_curation(story, facilitator, item.library_summary)
+            library.approve(story, facilitator)
+        except library.LibraryError as exc:
+            raise DemoFailed(f"“{item.title}” could not go in the staff library: {exc}") from exc
+        result.in_library += 1
+    db.session.commit()
+
+
 def _pack(result: DemoResult, facilitator_id: int, site_name: str) -> None:
     """Build a workshop from the run and generate its pack, where packs are part of StoryHub."""
     try:
@@ -290,6 +318,10 @@ def load(limit: int | None = None, echo: Echo = print) -> DemoResult:
     run_id = _theme_run(ids, facilitator_id)
     lap("themes")
     result = DemoResult(made, ids, added, run_id, timings=timings)
+    _curate(chosen, ids, facilitator_id, result)
+    echo(f"The staff library holds {result.in_library} of the stories, summarised and approved "
+         f"as the facilitator would; {result.to_curate} left for the facilitator to curate.")
+    lap("library")
     echo("Building a workshop from the themes, and its pack…")
     _pack(result, facilitator_id, site_name)
     lap("pack")
