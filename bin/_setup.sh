@@ -19,9 +19,12 @@ for extra in "${STORYHUB_EXTRA_PACKAGES[@]:-}"; do
   prog="${extra%%:*}"; pkg="${extra#*:}"
   command -v "$prog" >/dev/null 2>&1 || missing+=("$pkg")
 done
-# WeasyPrint (workshop-pack PDFs) loads Pango through ctypes.
+# WeasyPrint (workshop-pack PDFs) loads Pango through ctypes. The list is read whole first:
+# `ldconfig -p | grep -q` fails now and then under pipefail (grep stops reading, ldconfig gets
+# SIGPIPE), and reported an installed library missing.
+libraries=$(/sbin/ldconfig -p 2>/dev/null || true)
 for lib in libpango-1.0.so.0:libpango-1.0-0 libpangoft2-1.0.so.0:libpangoft2-1.0-0; do
-  if ! /sbin/ldconfig -p 2>/dev/null | grep -q "${lib%%:*}"; then missing+=("${lib#*:}"); fi
+  case "$libraries" in *"${lib%%:*}"*) ;; *) missing+=("${lib#*:}") ;; esac
 done
 if [ ${#missing[@]} -gt 0 ]; then
   uniq=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')

@@ -29,6 +29,7 @@ USERNAMES = {"demo-reporter": "/stories/", "demo-facilitator": "/themes/",
 ROLES_TOLD = {"person_on_probation", "staff", "peer_mentor"}
 NOT_QUOTED = "Ten minutes late"  # its storyteller did not agree to quotes in packs
 RELEASED = "Out of the gate with nowhere to sleep"
+NAMED_IN_RELEASED = ("Sarah", "Eastgate")  # its case manager and hostel
 
 
 def _passwords(output: str) -> dict[str, str]:
@@ -88,6 +89,13 @@ def test_demo_loads_end_to_end_then_loads_again_with_new_passwords(app, runner):
     found = staff.get("/library/stories.json", query_string={
         "q": "nowhere to sleep", "how": "words"}).get_json()
     assert found["stories"] and found["stories"][0]["title"] == RELEASED
+    # The reporter redacted the names StoryHub suggested: staff read and hear them taken out.
+    page = staff.get(found["stories"][0]["url"]).get_data(as_text=True)
+    assert "rang round" in page
+    for name in NAMED_IN_RELEASED:
+        assert name not in page, name
+    audio = staff.get(found["stories"][0]["url"] + "/audio")
+    assert audio.status_code == 200 and audio.data, "the muted copy is ready"
 
     # Loading again picks up where it left off: nothing new, only new passwords.
     again = runner.invoke(args=["demo", "--stories", "4"])

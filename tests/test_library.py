@@ -193,6 +193,28 @@ def test_approval_needs_a_reviewed_transcript_a_summary_and_library_consent(app,
             service.save_curation(_story(NO_LIBRARY_CONSENT, data), curator, "Summary.")
 
 
+def test_approval_waits_until_suggested_redactions_are_decided(app, data):
+    from storyhub.redaction import LABELS
+    from storyhub.redaction import service as redaction
+
+    with app.app_context():
+        curator, story = _user(data["curator"]), _story(DRAFT, data)
+        word = service.transcript_of(story.id).segments[0].words[2]
+        word.text = " Sarah"  # a name the reporter has neither redacted nor dismissed
+        db.session.flush()
+        assert redaction.undecided(story) == ["Sarah"]
+        with pytest.raises(service.LibraryError,
+                           match="suggests redacting 1 more name or place") as refused:
+            service.approve(story, curator)
+        assert "Sarah" not in str(refused.value), "the facilitator reads it redacted too"
+        assert service.entry_of(story.id).state is CurationState.DRAFT
+        word.redaction = next(iter(LABELS))  # the reporter redacts it
+        db.session.flush()
+        assert redaction.undecided(story) == []
+        assert service.approve(story, curator).state is CurationState.APPROVED
+        db.session.rollback()  # the module's stories stay as they were
+
+
 def test_facilitator_curates_from_the_story_page(app, client, auth, data):
     auth.login("curator", "curator pass phrase")
     story_id = data["ids"][DRAFT]

@@ -31,6 +31,7 @@ from ..jobs import runner as jobs
 from ..jobs.models import Job, JobStatus
 from ..library import service as library
 from ..library.models import CurationState
+from ..redaction import service as redaction
 from ..stories import service as stories
 from ..stories.audio import format_duration
 from ..stories.models import Recording, Story, StorytellerRole
@@ -205,16 +206,24 @@ def _transcribe(ids: list[int], echo: Echo) -> None:
 
 
 def _review(ids: list[int]) -> int:
-    """Mark each transcript reviewed, as the reporter who gathered the story would."""
+    """Redact what StoryHub suggests and mark each transcript reviewed, as the reporter who
+    gathered the story would; make the muted copies others hear. Return how many reviewed."""
     reporter = _user(Role.REPORTER)
     reviewed = 0
     for story_id in ids:
         story = db.session.get_one(Story, story_id)
         transcript = transcripts.get_transcript(story)
         if transcript is not None and transcript.reviewed_at is None:
+            redaction.accept(story, reporter,
+                             [offer.value for offer in redaction.offers(story, reporter)])
             transcripts.mark_reviewed(story, reporter)
             reviewed += 1
     db.session.commit()
+    muting = db.session.scalars(select(Job.id).where(
+        Job.kind == redaction.KIND, Job.target_id.in_(ids),
+        Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))).all()
+    for job_id in muting:
+        settle(job_id, "Muting the redacted words in a recording")
     return reviewed
 
 

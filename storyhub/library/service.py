@@ -25,6 +25,7 @@ from .. import audit, policy, signals
 from ..accounts.models import Site, User
 from ..database import utcnow
 from ..extensions import db
+from ..redaction import service as redaction
 from ..stories.consent import Scope
 from ..stories.models import Consent, Recording, Story, Storyteller, StorytellerRole, StoryType
 from ..stories.service import CODE_ALPHABET
@@ -62,6 +63,8 @@ def stage(story: Story) -> str:
     transcript = transcript_of(story.id)
     if transcript is None or transcript.reviewed_at is None:
         return "Waiting for the reporter to review the transcript"
+    if redaction.undecided(story):
+        return "Waiting for the reporter to decide the suggested redactions"
     return "Reviewed, not yet in the library"
 
 
@@ -116,6 +119,15 @@ def approve(story: Story, actor: User) -> LibraryEntry:
     if transcript is None or transcript.reviewed_at is None:
         raise LibraryError("The transcript has not been reviewed yet. The reporter must check "
                            "it and mark it reviewed before the story can go in the library.")
+    pending = len(redaction.undecided(story))
+    if pending:
+        # Not the words themselves: the facilitator reads the transcript redacted too.
+        raise LibraryError(
+            f"StoryHub suggests redacting {pending} more "
+            f"{'name or place' if pending == 1 else 'names or places'} in this transcript, "
+            "and nobody has redacted or dismissed "
+            f"{'it' if pending == 1 else 'them'} yet. The reporter who gathered the story must "
+            "decide on the transcript page before it can go in the staff library.")
     entry = entry_of(story.id)
     if entry is None or not entry.summary:
         raise LibraryError("Write a short summary for staff first, then approve.")

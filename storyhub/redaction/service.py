@@ -77,6 +77,14 @@ def offers(story: Story, actor: User) -> list[Offer]:
     return _offers(story, _editable(story, actor))
 
 
+def undecided(story: Story) -> list[str]:
+    """Return the words StoryHub suggests redacting that nobody has redacted or dismissed."""
+    transcript = get_transcript(story)
+    if transcript is None:
+        return []
+    return list(dict.fromkeys(offer.suggestion.text for offer in _offers(story, transcript)))
+
+
 def _offers(story: Story, transcript: Transcript) -> list[Offer]:
     words = _words(transcript)
     settings = current_app.config
