@@ -28,7 +28,7 @@ from ..accounts import service as accounts
 from ..accounts.models import Role, Site, User
 from ..extensions import db
 from ..jobs import runner as jobs
-from ..jobs.models import Job, JobStatus
+from ..jobs.models import ACTIVE, Job, JobStatus
 from ..library import service as library
 from ..library.models import CurationState
 from ..redaction import service as redaction
@@ -221,7 +221,7 @@ def _review(ids: list[int]) -> int:
     db.session.commit()
     muting = db.session.scalars(select(Job.id).where(
         Job.kind == redaction.KIND, Job.target_id.in_(ids),
-        Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))).all()
+        Job.status.in_(ACTIVE))).all()
     for job_id in muting:
         settle(job_id, "Muting the redacted words in a recording")
     return reviewed
