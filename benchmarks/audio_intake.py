@@ -1,6 +1,9 @@
 """Benchmark StoryHub's audio intake (PyAV) against the ffmpeg/ffprobe programs it replaced.
 
     .venv/bin/python benchmarks/audio_intake.py [--seconds 10,120,1200] [--formats wav,mp3,m4a,webm]
+    .venv/bin/python benchmarks/audio_intake.py --quick
+
+--quick (CI, a test runs it): 5 s of speech as WAV and WebM (Opus), one run per side.
 
 For each length of espeak-ng speech (44.1 kHz mono; Opus at 48 kHz) in each format, both sides
 run probe + make_files (the metadata-free original, the 16 kHz WAV and the 64 kb/s M4A), and
@@ -19,6 +22,7 @@ import argparse
 import errno
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,8 +35,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from storyhub.stories import audio  # noqa: E402
-from storyhub.stories.audio import (  # noqa: E402
+from storyhub.media import audio  # noqa: E402
+from storyhub.media.audio import (  # noqa: E402
     CONTAINERS,
     EXACT_LENGTH,
     MAX_CHANNELS,
@@ -42,7 +46,7 @@ from storyhub.stories.audio import (  # noqa: E402
     AudioRejected,
     wav_declared_seconds,
 )
-from storyhub.transcripts import channels  # noqa: E402
+from storyhub.transcripts import engine_audio  # noqa: E402
 from tests import audio_fixtures as af  # noqa: E402
 from tests.speech import PARAGRAPHS  # noqa: E402
 
@@ -141,7 +145,7 @@ def cli_decode(path: Path, count: int = 1) -> np.ndarray:
 
 
 SIDES = {
-    "pyav": (audio.probe, audio.make_files, channels.decode),
+    "pyav": (audio.probe, audio.make_files, engine_audio.decode),
     "ffmpeg": (cli_probe, cli_make_files, cli_decode),
 }
 
@@ -214,12 +218,20 @@ def main() -> None:
                         help="runs per side for cases under 10 minutes (best is kept)")
     parser.add_argument("--long-repeats", type=int, default=2,
                         help="runs per side for longer cases (best is kept)")
+    parser.add_argument("--quick", action="store_true",
+                        help="5 s as WAV and WebM, one run each: the same code in seconds (CI)")
     parser.add_argument("--_child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._child:
         side, source, workdir = args._child
         child(side, Path(source), Path(workdir))
         return
+    if args.quick:
+        args.seconds, args.formats, args.repeats, args.long_repeats = "5", "wav,webm", 1, 1
+    missing = [t for t in ("espeak-ng", "sox", "ffmpeg", "ffprobe") if shutil.which(t) is None]
+    if missing:
+        sys.exit(f"This benchmark needs {', '.join(missing)} (espeak-ng and sox make the "
+                 "speech, the ffmpeg programs are the peer): apt-get install espeak-ng sox ffmpeg")
 
     totals = {side: {"intake": 0.0, "intake_cpu": 0.0, "decode": 0.0} for side in SIDES}
     with tempfile.TemporaryDirectory(prefix="storyhub-audio-bench-") as tmp:

@@ -66,15 +66,18 @@ def _settings():
 
 
 def cache_key(story: PilotStory) -> str:
+    from storyhub.transcripts.engines import model_path
+
     settings = _settings()
-    tag = f"{story.text}|{story.voice}|{story.rate}|{settings}"
+    # The model as resolved: an empty WHISPER_MODEL means whichever model is the default.
+    tag = f"{story.text}|{story.voice}|{story.rate}|{settings}|{model_path(settings.model)}"
     return hashlib.sha256(tag.encode()).hexdigest()[:24]
 
 
 def transcribe_all(corpus: PilotCorpus, cache: Path = CACHE, log=print) -> dict[str, list]:
     """Return story key -> transcript segments (engine SegmentResults), transcribing once."""
     from benchmarks.short_stories import ShortStory, render
-    from storyhub.transcripts import channels
+    from storyhub.transcripts import engine_audio
     from storyhub.transcripts.engines import SegmentResult, WordResult, get_engine
     from tests.audio_fixtures import ENCODING
 
@@ -96,7 +99,7 @@ def transcribe_all(corpus: PilotCorpus, cache: Path = CACHE, log=print) -> dict[
             for story, path in todo:
                 audio = render(ShortStory(story.key, story.text, story.voice, story.rate,
                                           ENCODING["wav"]), Path(tmp))
-                segments = engine.transcribe(channels.decode(audio), "en",
+                segments = engine.transcribe(engine_audio.decode(audio), "en",
                                              lambda _t: None).segments
                 path.write_text(json.dumps([asdict(s) for s in segments]))
                 out[story.key] = segments

@@ -1,6 +1,6 @@
 """The story benchmark: the real theme pipeline on a pilot-sized spoken collection.
 
-    .venv/bin/python benchmarks/themes.py --stories [--cache DIR]
+    .venv/bin/python benchmarks/themes.py --stories [--cache DIR] [--model NAME]
 
 48 stories written for StoryHub around eight known themes (benchmarks/data/stories/pilot.yaml),
 a quarter touching two, told by staff, people on probation and peer mentors, spoken by
@@ -17,9 +17,14 @@ Each story's transcript goes through what a theme run does: `split_passages`, em
   have (lemmatised); word_flip: one-word changes in one transcript that changed the number of
   themes, out of those tried;
 - seconds: a first run on the collection, from splitting to themes (embedding included);
+  passages_per_second (on the line before RESULT): its passages over those seconds;
 - a ceiling: the same path told the known number of themes, on the transcripts and on the
   written text (what the embedding model allows, whatever the choice of the number);
 - the same figures for plain BERTopic (its defaults, seeded UMAP) on the stories' sentences.
+
+With --quick (CI, a test runs it): two stories per theme, the first spoken and transcribed
+(the rest read as written, see `quick_corpus`), two random states and one one-word change:
+every step in seconds, the same RESULT line; its figures say the code runs, not how well.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ import numpy as np
 from benchmarks import story_corpus
 
 SEEDS = (42, 7, 2024)
+QUICK_PER_THEME = 2
+QUICK_SPOKEN = 1
 
 
 @dataclass
@@ -81,21 +88,23 @@ def story_main(units: Units, topics: Sequence[int]) -> dict[str, int]:
             for key in dict.fromkeys(units.story) for c in [weight[key]]}
 
 
-def run_pipeline(units: Units, embeddings: np.ndarray, random_state: int = 42):
+def run_pipeline(units: Units, embeddings: np.ndarray, random_state: int = 42, model: str = ""):
     from storyhub.themes.modeling import fit_themes, params_for
 
     params = params_for(len(units.texts), random_state=random_state)
-    return fit_themes(units.texts, embeddings, params, groups=units.story)
+    return fit_themes(units.texts, embeddings, params, embedding_model=model,
+                      groups=units.story)
 
 
 def at_known_number(units: Units, embeddings: np.ndarray, k: int) -> np.ndarray:
     """The pipeline's small-collection path told the number of themes: how far choosing the
     number is from the best its passage space allows (a ceiling for the embedding model)."""
-    from storyhub.themes import small
+    from storyhub.themes import small_collections
 
-    X = small.story_space(embeddings, units.story)
-    labels = small._cut(small._tree(X), len(X), k)
-    return small.own_themes(small.story_space(embeddings), labels, units.story)
+    X = small_collections.story_space(embeddings, units.story)
+    labels = small_collections._cut(small_collections._tree(X), len(X), k)
+    return small_collections.own_themes(small_collections.story_space(embeddings), labels,
+                                        units.story)
 
 
 def lemma_words(text: str) -> list[str]:
@@ -151,24 +160,23 @@ def scores(corpus, units: Units, topics) -> dict:
             "unassigned": float(np.mean(np.asarray(topics) == -1))}
 
 
-def plain_bertopic(units: Units, embeddings: np.ndarray) -> list[int]:
+def plain_bertopic(units: Units, embeddings: np.ndarray, model: str = "") -> list[int]:
     from bertopic import BERTopic
     from umap import UMAP
 
     from storyhub.themes.modeling import get_embedder
 
     umap = UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=42)
-    model = BERTopic(embedding_model=get_embedder(), umap_model=umap)
-    topics, _ = model.fit_transform(units.texts, embeddings)
+    bertopic = BERTopic(embedding_model=get_embedder(model), umap_model=umap)
+    topics, _ = bertopic.fit_transform(units.texts, embeddings)
     return list(topics)
 
 
-def one_word_changes(corpus, segments_of, tries: int = 6) -> list[tuple[str, int, int]]:
-    """Change one word in one story's transcript; return (story, themes before, after)."""
+def one_word_changes(corpus, segments_of, before: int, tries: int = 6,
+                     model: str = "") -> list[tuple[str, int, int]]:
+    """Change one word in one story's transcript; return (story, themes `before`, after)."""
     from storyhub.themes.modeling import embed
 
-    base_units = passages(corpus, segments_of)
-    base = run_pipeline(base_units, embed(base_units.texts))
     out = []
     rng = np.random.default_rng(3)
     for key in rng.choice([s.key for s in corpus.stories], tries, replace=False):
@@ -180,8 +188,8 @@ def one_word_changes(corpus, segments_of, tries: int = 6) -> list[tuple[str, int
         seg.text = "".join(x.text for x in seg.words)
         changed[key] = segs
         units = passages(corpus, changed)
-        result = run_pipeline(units, embed(units.texts))
-        out.append((str(key), len(base.themes), len(result.themes)))
+        result = run_pipeline(units, embed(units.texts, model), model=model)
+        out.append((str(key), before, len(result.themes)))
     return out
 
 
@@ -193,32 +201,61 @@ def _copy(seg):
                          seg.speaker)
 
 
-def main(cache) -> None:
+def quick_corpus(corpus: story_corpus.PilotCorpus,
+                 cache) -> tuple[story_corpus.PilotCorpus, dict[str, list]]:
+    """Return a small collection and its segments: QUICK_PER_THEME stories of each theme, the
+    first QUICK_SPOKEN transcribed as in a full run (and cached), the others as written (the
+    theme steps are the same, and transcribing all of them would take minutes)."""
+    taken: Counter = Counter()
+    stories = []
+    for s in corpus.stories:
+        if taken[s.main] < QUICK_PER_THEME:
+            taken[s.main] += 1
+            stories.append(s)
+    spoken = story_corpus.PilotCorpus(stories[:QUICK_SPOKEN], corpus.key_terms)
+    segments_of = {s.key: story_corpus.written_segments(s.text) for s in stories}
+    segments_of.update(story_corpus.transcribe_all(spoken, cache))
+    return story_corpus.PilotCorpus(stories, corpus.key_terms), segments_of
+
+
+def main(cache, quick: bool = False, model: str = "") -> None:
+    """Run the benchmark with the sentence model `model` (THEME_EMBEDDING_MODEL; empty for the
+    default)."""
     from sklearn.metrics import adjusted_rand_score
 
+    from storyhub.themes import neighbours
     from storyhub.themes.modeling import embed, get_embedder
 
     corpus = story_corpus.load()
-    segments_of = story_corpus.transcribe_all(corpus, cache)
-    get_embedder()  # loading the model is not part of a run (a worker holds it)
+    if quick:
+        corpus, segments_of = quick_corpus(corpus, cache)
+    else:
+        segments_of = story_corpus.transcribe_all(corpus, cache)
+    seeds = SEEDS[:2] if quick else SEEDS
+    # Loading the model is not part of a run (a worker holds it), nor is compiling plain
+    # BERTopic's UMAP: numba's disk cache keeps it from one run to the next.
+    get_embedder(model)
+    neighbours.enable_disk_cache()
     keys = [s.key for s in corpus.stories]
 
     started = time.perf_counter()
     units = passages(corpus, segments_of)
-    embeddings = embed(units.texts)
-    first = run_pipeline(units, embeddings, SEEDS[0])
+    embeddings = embed(units.texts, model)
+    first = run_pipeline(units, embeddings, seeds[0], model)
     seconds = time.perf_counter() - started
     ours = scores(corpus, units, first.topics)
     print(f"StoryHub themes: passages={len(units.texts)} method={first.method} "
           + " ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
                      for k, v in ours.items()) + f" seconds={seconds:.1f}")
-    runs = [first.topics] + [run_pipeline(units, embeddings, s).topics for s in SEEDS[1:]]
+    runs = [first.topics] + [run_pipeline(units, embeddings, s, model).topics
+                             for s in seeds[1:]]
     pairs = [(a, b) for i, a in enumerate(runs) for b in runs[i + 1:]]
     seed_ari = float(np.mean([adjusted_rand_score(a, b) for a, b in pairs]))
 
     written = {s.key: story_corpus.written_segments(s.text) for s in corpus.stories}
     w_units = passages(corpus, written)
-    w_result = run_pipeline(w_units, embed(w_units.texts))
+    w_embeddings = embed(w_units.texts, model)
+    w_result = run_pipeline(w_units, w_embeddings, model=model)
     w_main, t_main = story_main(w_units, w_result.topics), story_main(units, first.topics)
     text_ari = adjusted_rand_score([t_main[k] for k in keys], [w_main[k] for k in keys])
     w_scores = scores(corpus, w_units, w_result.topics)
@@ -233,20 +270,21 @@ def main(cache) -> None:
             print(f"      “{theme.description[:110]}”")
     known = len(corpus.themes)
     for label, (u, e) in {"transcripts": (units, embeddings),
-                          "written text": (w_units, embed(w_units.texts))}.items():
+                          "written text": (w_units, w_embeddings)}.items():
         ceiling = scores(corpus, u, at_known_number(u, e, known))
         print(f"ceiling on the {label}: Ward told the known number of themes ({known}): "
               f"story_nmi={ceiling['story_nmi']:.3f} story_ari={ceiling['story_ari']:.3f}")
-    flips = one_word_changes(corpus, segments_of)
+    flips = one_word_changes(corpus, segments_of, len(first.themes), tries=1 if quick else 6,
+                             model=model)
     flipped = sum(1 for _k, a, b in flips if a != b)
     print("one-word changes (story, themes before, after):", flips)
 
     s_units = sentences(corpus, segments_of)
-    s_emb = embed(s_units.texts)
+    s_emb = embed(s_units.texts, model)
     t0 = time.perf_counter()
-    base = scores(corpus, s_units, plain_bertopic(s_units, s_emb))
+    base = scores(corpus, s_units, plain_bertopic(s_units, s_emb, model))
     base_s = time.perf_counter() - t0
-    p_base = scores(corpus, units, plain_bertopic(units, embeddings))
+    p_base = scores(corpus, units, plain_bertopic(units, embeddings, model))
     print("plain BERTopic on sentences: " + " ".join(
         f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in base.items())
         + f" seconds={base_s:.1f}")
@@ -256,7 +294,8 @@ def main(cache) -> None:
           f"story_ari {ours['story_ari'] / max(base['story_ari'], 1e-9):.2f}x plain BERTopic")
     print(f"seed_ari={seed_ari:.3f} text_ari={text_ari:.3f} second_hit={ours['second_hit']:.2f} "
           f"word_flip={flipped}/{len(flips)} base_story_nmi={base['story_nmi']:.3f} "
-          f"base_story_ari={base['story_ari']:.3f}")
+          f"base_story_ari={base['story_ari']:.3f} "
+          f"passages_per_second={len(units.texts) / max(seconds, 1e-9):.1f}")
     print(f"RESULT stories={len(keys)} themes={ours['themes']} story_nmi={ours['story_nmi']:.2f} "
           f"story_ari={ours['story_ari']:.2f} seed_ari={seed_ari:.2f} text_ari={text_ari:.2f} "
           f"label_hit={hit:.2f} seconds={seconds:.1f}")

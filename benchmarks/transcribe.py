@@ -1,6 +1,14 @@
 """Benchmark StoryHub's transcription pipeline against openai-whisper on the same weights.
 
     .venv/bin/python benchmarks/transcribe.py [--minutes 5] [--short 36] [--threads 2]
+    .venv/bin/python benchmarks/transcribe.py --quick
+    .venv/bin/python benchmarks/transcribe.py --model base   # the bundled Whisper base
+
+--model: a bundled model's name (base, StoryHub's default, or tiny.en;
+storyhub/bundled_models.py) or a CTranslate2 model folder; both sides get its weights.
+
+--quick (CI, a test runs it): both sides on one 11 s clip, JFK's sentence (spoken by espeak-ng
+when ../shared is absent); the same pipeline and the same RESULT line, in about half a minute.
 
 Corpus: JFK's speech (from ../shared), one long generated recording (--minutes), and --short
 recordings as reporters make them: 15-60 s stories in nine espeak-ng voices at 130-190 words a
@@ -8,7 +16,7 @@ minute, as WAV, MP3, M4A, OGG (Opus) and WebM (benchmarks/short_stories.py).
 StoryHub side: the whole pipeline a worker runs — claim the job, decode, faster-whisper with
 word timestamps and StoryHub's default settings (batched, beam 2, coverage check), store
 segments and words, mark done — on stories stored through the real intake. Reference side:
-openai-whisper with the same tiny.en weights (rebuilt from the bundled CTranslate2 file), same
+openai-whisper with the same weights (rebuilt from the bundled CTranslate2 file), same
 audio, same thread count, and the options a user would pick for long audio: beam 5,
 condition_on_previous_text=False, word timestamps.
 Prints a line per file, the load on the machine, and last a RESULT line to compare run to run:
@@ -33,7 +41,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.short_stories import render, short_stories  # noqa: E402
-from tests.speech import JFK_REFERENCE, PARAGRAPHS, normalise, wer  # noqa: E402
+from storyhub.transcripts.engines import DEFAULT_WHISPER_MODEL  # noqa: E402
+from tests.speech import JFK_REFERENCE, PARAGRAPHS, jfk, normalise, wer  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data" / "speech"
 
@@ -58,7 +67,14 @@ def make_corpus(folder: Path, minutes: float, short: int) -> list[tuple[Path, st
     return corpus
 
 
-def storyhub_side(corpus, threads: int, workdir: Path):
+def model_folder(model: str) -> Path:
+    """Return the CTranslate2 folder of `model`: a bundled model's name, or a folder."""
+    from storyhub import bundled_models
+
+    return bundled_models.folder(model) if model in bundled_models.MODELS else Path(model)
+
+
+def storyhub_side(corpus, threads: int, workdir: Path, model: str = ""):
     os.environ["STORYHUB_INSTANCE_PATH"] = str(workdir / "instance")
     from sqlalchemy import select
 
@@ -68,18 +84,20 @@ def storyhub_side(corpus, threads: int, workdir: Path):
     from storyhub.database import upgrade_schema
     from storyhub.extensions import db
     from storyhub.jobs.models import Job
+    from storyhub.jobs.runner import run_job
     from storyhub.stories import service as stories
     from storyhub.stories.consent import Scope
     from storyhub.stories.models import Story
     from storyhub.transcripts.engines import EngineSettings, get_engine
-    from storyhub.transcripts.service import get_transcript, run_transcription_job
+    from storyhub.transcripts.service import get_transcript
 
-    app = create_app({"WHISPER_THREADS": threads, "JOB_HEARTBEAT_SECONDS": 1})
+    app = create_app({"WHISPER_THREADS": threads, "JOB_HEARTBEAT_SECONDS": 1,
+                      "WHISPER_MODEL": model})
     upgrade_schema(app)
     results = []
     with app.app_context():
         get_engine(EngineSettings.from_config(app.config))  # load the model before timing
-        user_id = create_user("bench", "Bench", "reporter", "benchmark password").id
+        user_id = create_user("bench", "Bench", "reporter", "quiet lantern orchard 42").id
         db.session.commit()
         for audio, reference in corpus:
             story = stories.create_story(
@@ -90,7 +108,7 @@ def storyhub_side(corpus, threads: int, workdir: Path):
             story_id, duration = story.id, story.recording.duration_seconds
             job_id = db.session.scalar(select(Job.id).where(Job.story_id == story_id))
             started = time.perf_counter()
-            outcome = run_transcription_job(job_id)
+            outcome = run_job(job_id)
             seconds = time.perf_counter() - started
             assert outcome == "done", outcome
             transcript = get_transcript(db.session.get(Story, story_id))
@@ -103,22 +121,21 @@ def storyhub_side(corpus, threads: int, workdir: Path):
     return results, rss_mb
 
 
-def reference_side(corpus, threads: int, workdir: Path):
+def reference_side(corpus, threads: int, workdir: Path, model: str):
     import torch
     import whisper
 
-    from storyhub.transcripts import channels
+    from storyhub.transcripts import engine_audio
     from storyhub.transcripts.ct2_checkpoint import build_openai_checkpoint, read_alignment_heads
-    from storyhub.transcripts.engines import bundled_model_path
 
     torch.set_num_threads(threads)
-    checkpoint = build_openai_checkpoint(bundled_model_path(), workdir / "tiny.en.pt")
+    checkpoint = build_openai_checkpoint(model_folder(model), workdir / "model.pt")
     model = whisper.load_model(str(checkpoint), device="cpu")
     model.set_alignment_heads(read_alignment_heads(checkpoint))
     results = []
     for audio_path, reference in corpus:
         # The same 16 kHz samples StoryHub decodes (whisper.load_audio needs the ffmpeg program).
-        audio = channels.decode(audio_path)
+        audio = engine_audio.decode(audio_path)
         duration = len(audio) / 16000
         started = time.perf_counter()
         out = model.transcribe(audio, language="en", beam_size=5, best_of=5,
@@ -157,21 +174,27 @@ def main() -> None:
     parser.add_argument("--short", type=int, default=36,
                         help="how many short recordings (15-60 s each)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--model", default=DEFAULT_WHISPER_MODEL,
+                        help="bundled model name (base, the default; tiny.en) or CTranslate2 "
+                             "folder")
     parser.add_argument("--no-reference", action="store_true",
                         help="measure StoryHub's side only (no RESULT line)")
+    parser.add_argument("--quick", action="store_true",
+                        help="one short clip, both sides: the same code in seconds (for CI)")
     args = parser.parse_args()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        corpus = make_corpus(work, args.minutes, args.short)
-        ours, rss_mb = storyhub_side(corpus, args.threads, work)
+        corpus = ([(jfk(work), JFK_REFERENCE)] if args.quick
+                  else make_corpus(work, args.minutes, args.short))
+        ours, rss_mb = storyhub_side(corpus, args.threads, work, args.model)
         if args.no_reference:  # to try StoryHub's settings quickly; no RESULT line
             for row in ours:
                 print(f"storyhub {row[0]:32s} wer={row[3]:.3f} found={row[5]:.2f}")
             print("storyhub rtf={:.3f} wer={:.3f} worst_wer={:.2f} lost={}".format(
                 *summarise(ours)))
             return
-        theirs = reference_side(corpus, args.threads, work)
+        theirs = reference_side(corpus, args.threads, work, args.model)
     for label, rows in (("storyhub", ours), ("openai-whisper", theirs)):
         for name, duration, seconds, error, words, found, checking in rows:
             print(f"{label:15s} {name:32s} audio={duration:7.1f}s time={seconds:6.2f}s "

@@ -29,6 +29,10 @@ itself), and, in this process, meaning search by brute force over all 500,000 pa
 (float32, 770 MB) against the mean-vector shortlist the library uses.
 
     .venv/bin/python benchmarks/web_load.py [--database-url postgresql://…] [--seconds 60]
+    .venv/bin/python benchmarks/web_load.py --quick
+
+--quick (CI, a test runs it): 200 stories × 5 passages, 4 staff for 3 seconds, the same server,
+requests and peers, in seconds.
 
 Last line: RESULT db=sqlite stories=10000 passages=500000 users=20 p50_ms=… p95_ms=… p99_ms=…
 errors=…
@@ -289,6 +293,18 @@ def seed(url: str, stories: int, per_story: int, transcribed: int, seed_value: i
         _copy(conn, "theme_passages", ["run_id", "passage_id", "story_id", "theme_id", "x", "y",
                                        "pinned", "moved"], theme_rows)
         del theme_rows
+        # Published to the library, as a facilitator would: staff filter by its themes (ids
+        # kept, so the load's theme numbers still name them; library/publishing.py).
+        conn.execute(sa.text("UPDATE theme_runs SET published_at = :now WHERE id = :run"),
+                     {"now": now, "run": run_id})
+        conn.execute(sa.text(
+            "INSERT INTO library_themes (id, run_id, theme_id, position, name) "
+            "SELECT id, run_id, id, position, label FROM themes WHERE run_id = :run"),
+            {"run": run_id})
+        conn.execute(sa.text(
+            "INSERT INTO library_theme_stories (theme_id, story_id, passages) "
+            "SELECT theme_id, story_id, count(*) FROM theme_passages WHERE run_id = :run "
+            "GROUP BY theme_id, story_id"), {"run": run_id})
         entry_rows = [(i, f"LS-B{i:06d}", "approved",
                        f"A {TOPIC_NAMES[topics[i]].replace('_', ' ')} story: what helped and "
                        "what got in the way.", "[]", means[i], None, now - timedelta(minutes=i),
@@ -527,7 +543,12 @@ def main() -> None:
     parser.add_argument("--keep", help="keep the instance in this folder")
     parser.add_argument("--reuse", action="store_true",
                         help="with --keep: use the instance seeded there before (SQLite)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a small library, a few users, a few seconds (for CI)")
     args = parser.parse_args()
+    if args.quick:
+        args.stories, args.passages_per_story, args.transcribed = 200, 5, 20
+        args.users, args.seconds = 4, 3.0
 
     from storyhub.config import database_uri
 

@@ -12,11 +12,25 @@ import sys
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import select
+from waitress import serve
 
+from . import keys, logs
 from .accounts import service, setup
 from .accounts.models import Role
-from .database import with_schema
+from .backup.commands import backup_command, restore_command, upgrade_command
+from .database import upgrade_schema, with_schema
+from .demo.command import demo_command
+from .evaluation.commands import export_themes_command
 from .extensions import db
+from .library.commands import rebuild_search_command
+from .library.finding import warm_up as library_warm_up
+from .sealed import generate_master_key, rewrap_key
+from .stories.importer import import_command
+from .stories.models import Story
+from .supervisor import EmbeddedWorker
+from .themes.models import ThemeRun
+from .themes.service import MODEL_KEY_CONTEXT
 
 logger = logging.getLogger(__name__)
 def _port_free(host: str, port: int) -> bool:
@@ -47,13 +61,6 @@ def _describe_database(app: Flask) -> str:
 @with_appcontext
 def run_command(host: str, port: int, threads: int, processes: int, no_worker: bool) -> None:
     """Run StoryHub: upgrade the database, start a worker, and serve the site."""
-    from waitress import serve
-
-    from . import logs
-    from .database import upgrade_schema
-    from .library.service import warm_up as library_warm_up
-    from .supervisor import EmbeddedWorker
-
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     if processes > 1 and not hasattr(os, "fork"):
         raise click.ClickException("--processes needs a system with fork (Linux or macOS).")
@@ -116,10 +123,6 @@ def run_command(host: str, port: int, threads: int, processes: int, no_worker: b
 
 def _serve_forked(app: Flask, listener: socket.socket, options: dict) -> int:
     """Fork a web process serving `listener`; return its pid (the child never returns)."""
-    from waitress import serve
-
-    from .library.service import warm_up
-
     pid = os.fork()
     if pid:
         return pid
@@ -127,7 +130,7 @@ def _serve_forked(app: Flask, listener: socket.socket, options: dict) -> int:
     try:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         signal.signal(signal.SIGINT, lambda *_: sys.exit(0))  # Ctrl-C: the parent says "Stopping"
-        warm_up(app)
+        library_warm_up(app)
         serve(app, sockets=[listener], **options)
     except SystemExit:
         pass
@@ -177,8 +180,6 @@ def create_user_command(username: str, role: str, display_name: str,
 @click.command("new-master-key")
 def new_master_key_command() -> None:
     """Print a new master key entry for STORYHUB_MASTER_KEYS (nothing is stored)."""
-    from .sealed import generate_master_key
-
     click.echo(generate_master_key())
     click.echo("Put it first in STORYHUB_MASTER_KEYS (keep the old ones after it), restart, "
                "then run `storyhub rewrap-keys`.", err=True)
@@ -188,38 +189,37 @@ def new_master_key_command() -> None:
 @with_schema
 def rewrap_keys_command() -> None:
     """Wrap every story's key with the current master key (after adding a new one)."""
-    from sqlalchemy import select
-
-    from . import keys
-    from .sealed import rewrap_key
-    from .stories.models import Story
-
     count = 0
     for story in db.session.scalars(select(Story).where(Story.wrapped_key.is_not(None))):
         story.wrapped_key = rewrap_key(keys.masters(), story.wrapped_key,
                                        keys.CONTEXT.format(story.id))
         count += 1
+    models = 0
+    for run in db.session.scalars(select(ThemeRun).where(ThemeRun.model_wrapped_key.is_not(None))):
+        run.model_wrapped_key = rewrap_key(keys.masters(), run.model_wrapped_key,
+                                           MODEL_KEY_CONTEXT.format(run.id))
+        models += 1
     db.session.commit()
-    click.echo(f"{count} story keys now wrapped with master key {keys.masters().current_id}. "
-               "Older master keys can be removed once every worker has restarted.")
+    click.echo(f"{count} story keys and {models} theme model keys now wrapped with master key "
+               f"{keys.masters().current_id}. Older master keys can be removed once every "
+               "worker has restarted.")
 
 
 def init_app(app: Flask) -> None:
     """Register StoryHub's commands on `app.cli`."""
-    from .demo.command import demo_command
-    from .library.commands import rebuild_search_command
-    from .stories.importer import import_command
-
     app.cli.add_command(create_user_command)
     app.cli.add_command(demo_command)
     app.cli.add_command(import_command)
     app.cli.add_command(rebuild_search_command)
     app.cli.add_command(new_master_key_command)
     app.cli.add_command(rewrap_keys_command)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(upgrade_command)
+    app.cli.add_command(export_themes_command)
 
 
 def _create_app():
-    from . import create_app
+    from . import create_app  # cycle: storyhub/__init__.py imports this module to add its commands
 
     return create_app()
 
@@ -229,6 +229,8 @@ class StoryHubGroup(FlaskGroup):
         super().__init__(create_app=_create_app, add_default_commands=False,
                          add_version_option=False, load_dotenv=False, **kwargs)
         self.add_command(run_command)
+        # Restore makes its instance itself: loading the app first would fill the empty folder.
+        self.add_command(restore_command)
 
 
 @click.group(cls=StoryHubGroup)

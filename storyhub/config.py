@@ -12,6 +12,12 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,
     "STORAGE_DIR": None,
     "BROKER_URL": None,
+    # The erasure ledger (storyhub/backup/ledger.py): outside every backup, on another disk
+    # than the instance in production. None: erasures.ledger in the instance folder.
+    "ERASURE_LEDGER": None,
+    # A file holding the master keys (MASTER_KEYS itself, or master.keys in the instance, if
+    # unset): a secret mounted by systemd's LoadCredential= or a container secret.
+    "MASTER_KEYS_FILE": None,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_SECURE": True,
@@ -32,7 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "MAX_UPLOAD_MB": 500,
     "MAX_AUDIO_HOURS": 3.0,
-    # Checked from a recording's headers before it is decoded (stories/audio.py).
+    # Checked from a recording's headers before it is decoded (media/audio.py).
     "MAX_AUDIO_CHANNELS": 2,
     "MAX_AUDIO_SAMPLE_RATE": 96_000,
     "MAX_AUDIO_SAMPLES_PER_BYTE": 1000,
@@ -47,8 +53,9 @@ DEFAULTS: dict[str, Any] = {
     # passed its review date, not renewed, that the whole story is erased; None never.
     "RETENTION_ORIGINAL_DAYS": None,
     "RETENTION_EXPIRED_DAYS": 90,
-    # Transcription. WHISPER_MODEL is a model name or a local path; empty means the bundled
-    # offline tiny.en model. A GPU worker sets WHISPER_DEVICE=cuda, WHISPER_COMPUTE_TYPE=float16.
+    # Transcription. WHISPER_MODEL is a bundled model's name (empty: base; tiny.en, lighter
+    # and less accurate; storyhub/bundled_models.py checks their files), a model name or a
+    # local path. A GPU worker sets WHISPER_DEVICE=cuda, WHISPER_COMPUTE_TYPE=float16.
     "WHISPER_ENGINE": "faster-whisper",
     "WHISPER_MODEL": "",
     "WHISPER_DEVICE": "cpu",
@@ -60,10 +67,10 @@ DEFAULTS: dict[str, Any] = {
     # Batched decoding of speech chunks: measured faster than sequential on a 2-core CPU too.
     "WHISPER_BATCH_SIZE": 8,
     "WHISPER_VAD": True,
-    "LOW_CONFIDENCE": 0.5,
-    # Themes. THEME_EMBEDDING_MODEL is a sentence-transformers name or path; empty means the
-    # bundled offline all-MiniLM-L6-v2. Corpora above THEME_FIT_SAMPLE passages are fitted on a
-    # sample of that size and the rest assigned to the nearest theme.
+    # Themes. THEME_EMBEDDING_MODEL is a bundled model's name (empty: all-MiniLM-L6-v2;
+    # all-mpnet-base-v2, from optional-models.txt), or a sentence-transformers name or path.
+    # Corpora above THEME_FIT_SAMPLE passages are fitted on a sample of that size and the rest
+    # assigned to the nearest theme.
     "THEME_EMBEDDING_MODEL": "",
     "THEME_MIN_STORIES": 3,
     "THEME_RANDOM_STATE": 42,
@@ -73,6 +80,16 @@ DEFAULTS: dict[str, Any] = {
     # Each worker process compiles the theme model's numba code when it starts (about 30 s of
     # one core), so a facilitator's first run is not the slow one.
     "THEME_WARM_UP": True,
+    # Meaning search in the staff library lists stories only when one story's closest passage
+    # is at least this close (cosine) to the search, and then those at least
+    # search.LISTED_SHARE of it as close; when none is, it says no story matches.
+    # Calibrated on a labelled query set: benchmarks/library_relevance.py.
+    "LIBRARY_MEANING_MIN_SCORE": 0.3,
+    # Stories this close, but not close enough to list, are offered apart ("may be related"),
+    # at most LIBRARY_MEANING_NEARBY of them: the cut-off keeps relevant stories out of the
+    # list (benchmarks/library_relevance.py), and staff can still reach them.
+    "LIBRARY_MEANING_NEAR_SCORE": 0.2,
+    "LIBRARY_MEANING_NEARBY": 5,
 }
 
 

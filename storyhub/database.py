@@ -13,6 +13,10 @@ from flask.cli import with_appcontext
 from sqlalchemy import Enum, event, text
 from sqlalchemy.engine import Engine
 
+from .extensions import db
+from .storage import private_file
+from .upgrades import check_not_newer
+
 logger = logging.getLogger(__name__)
 
 
@@ -43,8 +47,6 @@ def _private_sqlite_file(path: str) -> None:
 
     SQLite gives its -wal and -shm files the database file's own mode.
     """
-    from .storage import private_file
-
     if not path or path == ":memory:" or path.startswith("file:"):
         return
     if not os.path.exists(path) and os.path.isdir(os.path.dirname(path) or "."):
@@ -56,20 +58,24 @@ def _private_sqlite_file(path: str) -> None:
 def init_app(app: Flask) -> None:
     """Set SQLite connection pragmas for every engine this app creates; keep its file private."""
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        from .extensions import db
-
         with app.app_context():
             engine: Engine = db.engine
             _private_sqlite_file(engine.url.database or "")
             event.listen(engine, "connect", _sqlite_pragmas)
 
 
+def check_schema_not_newer(app: Flask) -> None:
+    """Raise SchemaTooNew when a newer StoryHub upgraded the database: never run older code
+    on a newer schema."""
+    with app.app_context(), db.engine.connect() as conn:
+        check_not_newer(conn)
+
+
 def upgrade_schema(app: Flask) -> None:
     """Bring the database schema up to the newest migration."""
     from flask_migrate import upgrade
 
-    from .extensions import db
-
+    check_schema_not_newer(app)
     with app.app_context():
         upgrade()
         refresh_statistics()
@@ -84,8 +90,6 @@ def refresh_statistics() -> None:
     theme run for a page of twenty cards (500 ms instead of 7). Run at start-up and when a
     theme run is stored; PostgreSQL's autovacuum keeps its own statistics.
     """
-    from .extensions import db
-
     if db.engine.dialect.name == "sqlite":
         db.session.execute(text("ANALYZE"))
 
@@ -104,8 +108,15 @@ def with_schema(command):
 
 # Tables that hold a story's words, vacuumed on PostgreSQL after an erasure.
 WORDY_TABLES = ("transcripts", "transcript_segments", "transcript_words", "passages",
-                "theme_passages", "themes", "theme_runs", "storyteller_identities", "stories",
-                "library_entries", "library_search")
+                "theme_passages", "themes", "theme_edits", "theme_runs", "storyteller_identities",
+                "stories", "library_entries", "library_search")
+
+# Of those, the tables rewritten whole on PostgreSQL (VACUUM FULL): a plain VACUUM frees a dead
+# row's space but leaves its bytes in the table's pages, and a GIN index keeps a word's entry
+# after its last row has gone, so the full-text index would still hold an erased story's words.
+# `library_search` has one row per library story (0.7 s at 10,000 stories, while searches
+# wait); the big tables would lock the site for minutes.
+REWRITTEN_TABLES = ("library_search",)
 
 # Tables the database engine keeps beside the models (full-text indexes, made in SQL by their
 # migration): comparing the models with the schema leaves them, and their FTS5 shadow tables, out.
@@ -121,13 +132,15 @@ def include_name(name: str | None, type_: str, _parent_names: object) -> bool:
 def scrub() -> None:
     """Make deleted rows unrecoverable from the database files, as far as the engine allows.
 
-    SQLite already overwrites deleted content (`secure_delete`); the write-ahead log still
-    holds the old pages until a checkpoint, so truncate it. PostgreSQL keeps dead rows until
-    VACUUM: run it on the tables that hold story text (best effort, outside a transaction).
+    SQLite already overwrites deleted content (`secure_delete`; the full-text index is merged
+    by the erasure itself, see library/search.py); the write-ahead log still holds the old
+    pages until a checkpoint, so truncate it. PostgreSQL keeps dead rows until VACUUM: run it
+    on the tables that hold story text, and rewrite the full-text index's table with its
+    index (best effort, outside a transaction). PostgreSQL's own write-ahead log, and its
+    archive where one is kept, still hold the words until recycled: that is the server's.
     """
     from sqlalchemy import inspect, text
-
-    from .extensions import db
+    from sqlalchemy.exc import DBAPIError
 
     engine = db.engine
     if engine.dialect.name == "sqlite":
@@ -138,5 +151,19 @@ def scrub() -> None:
         present = set(inspect(engine).get_table_names())
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             for table in WORDY_TABLES:
-                if table in present:
-                    conn.execute(text(f'VACUUM "{table}"'))
+                if table not in present:
+                    continue
+                if table in REWRITTEN_TABLES:
+                    # It waits for every reader to finish: give up rather than hold the site
+                    # up behind a long transaction (the next erasure's scrub rewrites it).
+                    conn.execute(text("SET lock_timeout = '10s'"))
+                    try:
+                        conn.execute(text(f'VACUUM FULL "{table}"'))
+                        continue
+                    except DBAPIError:
+                        conn.rollback()
+                        logger.warning("Could not rewrite %s after an erasure (busy); "
+                                       "vacuumed it instead", table)
+                    finally:
+                        conn.execute(text("RESET lock_timeout"))
+                conn.execute(text(f'VACUUM "{table}"'))

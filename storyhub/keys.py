@@ -37,10 +37,19 @@ def _instance_keys(instance_path: str) -> str:
     return entry
 
 
+def master_keys_text(app: Flask) -> str:
+    """The master keys as configured: `MASTER_KEYS`, the file `MASTER_KEYS_FILE` (a secret
+    mounted by systemd's LoadCredential or a container secret), or the instance's own file."""
+    if app.config.get("MASTER_KEYS"):
+        return str(app.config["MASTER_KEYS"])
+    if app.config.get("MASTER_KEYS_FILE"):
+        return Path(app.config["MASTER_KEYS_FILE"]).read_text().strip()
+    return _instance_keys(app.instance_path)
+
+
 def init_app(app: Flask) -> None:
     """Load the master keys once (a malformed setting stops the start with its reason)."""
-    text = app.config.get("MASTER_KEYS") or _instance_keys(app.instance_path)
-    app.extensions["storyhub.master_keys"] = sealed.load_master_keys(str(text))
+    app.extensions["storyhub.master_keys"] = sealed.load_master_keys(master_keys_text(app))
 
 
 def masters() -> sealed.MasterKeys:

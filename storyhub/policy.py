@@ -19,12 +19,14 @@ Refusals raise `AccessDenied`, whose message says why in words a user can act on
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, false, true
 
+from . import signals
 from .accounts.models import Role
 from .stories.consent import Scope
 from .stories.models import Consent, Story
@@ -51,6 +53,18 @@ class Action(enum.StrEnum):
     CONSENT = "consent"  # record a change to consent: narrow, renew or withdraw it
     ERASE = "erase"  # erase everything held about the story
     SUBJECT_ACCESS = "subject_access"  # export everything held about its storyteller
+
+
+class Work(enum.StrEnum):
+    """What someone wants to do that is not about one story: a feature's own pages."""
+
+    GATHER = "gather"  # add a story
+    SHAPE_THEMES = "shape_themes"  # start theme runs and shape their themes
+    PREPARE_WORKSHOPS = "prepare_workshops"  # workshops: their themes, quotes, packs, actions
+    PUBLISH_THEMES = "publish_themes"  # publish a run's themes to the staff library
+    READ_FEEDBACK = "read_feedback"  # read a workshop's "You said, we did" sheet
+    EVALUATE = "evaluate"  # download the evaluation exports
+    ADMINISTER = "administer"  # accounts, sites and the audit log
 
 
 class Form(enum.StrEnum):
@@ -99,12 +113,13 @@ NEEDS_SCOPE: dict[Action, tuple[str, ...]] = {
     Action.SUBJECT_ACCESS: (),
 }
 
-# Who may ask for each action at all (before site and consent).
+# Who may ask for each action at all (before site and consent), and who may do each work: the
+# one role table. Views are guarded from it (`web.allowed`), services ask it (`may`, `decide`).
 GATHERERS = frozenset({Role.REPORTER, Role.FACILITATOR, Role.ADMIN})
 CORRECTORS = frozenset({Role.REPORTER, Role.FACILITATOR})
 SHAPERS = frozenset({Role.FACILITATOR, Role.ADMIN})
 READERS_OF_LIBRARY = frozenset({Role.STAFF, Role.FACILITATOR, Role.ADMIN})
-ROLES: dict[Action, frozenset[Role]] = {
+ROLES: dict[Action | Work, frozenset[Role]] = {
     Action.SEE: GATHERERS,
     Action.READ: GATHERERS,
     Action.EXPORT: GATHERERS,
@@ -120,6 +135,13 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.CONSENT: GATHERERS,
     Action.ERASE: frozenset({Role.ADMIN}),
     Action.SUBJECT_ACCESS: frozenset({Role.ADMIN}),
+    Work.GATHER: GATHERERS,
+    Work.SHAPE_THEMES: SHAPERS,
+    Work.PREPARE_WORKSHOPS: SHAPERS,
+    Work.PUBLISH_THEMES: SHAPERS,
+    Work.READ_FEEDBACK: READERS_OF_LIBRARY,
+    Work.EVALUATE: SHAPERS,
+    Work.ADMINISTER: frozenset({Role.ADMIN}),
 }
 # Actions that need the story whole, whoever asks: transcription hears the recording, erasure
 # and subject access reach everything held.
@@ -139,6 +161,24 @@ REFUSALS = {
     Action.LIBRARY_LISTEN: "played in the staff library",
     Action.CURATE: "shown in the staff library",
 }
+
+
+def may(actor: User | None, what: Action | Work) -> bool:
+    """Return True when `actor`'s role may ask for `what` at all (before site and consent)."""
+    return actor is not None and actor.role in ROLES[what]
+
+
+def affected(scopes: Iterable[str] | None) -> frozenset[Action]:
+    """Return the actions a story can no longer have once `scopes` are taken back (None: the
+    whole story is erased).
+
+    The one answer to what a consent change means: each feature erases what it made for an
+    action that is now lost (signals.story_erasing), rather than restating the scopes.
+    """
+    if scopes is None:
+        return frozenset(Action)
+    gone = {Scope(scope).value for scope in scopes}
+    return frozenset(action for action, needs in NEEDS_SCOPE.items() if gone & set(needs))
 
 
 def gathered_by(actor: User | None, story: Story) -> bool:
@@ -232,6 +272,18 @@ def decide(actor: User | None, story: Story, action: Action,
         # The reporter who gathered the story heard it all anyway.
         return Decision(Form.FULL)
     return Decision(Form.REDACTED)
+
+
+def waiting_redactions(story: Story,
+                       within: tuple[str, float, float] | None = None) -> int:
+    """Return how many redactions StoryHub suggests in `story` that its reporter has neither
+    made nor dismissed; with `within` (speaker, start, end), only those in that stretch.
+
+    The one rule for what waits on them: nothing of the story goes into the staff library, and
+    no quote holding one is printed, until the reporter has decided.
+    """
+    return sum(count or 0 for _receiver, count in
+               signals.redactions_waiting.send(story, within=within))
 
 
 def require(actor: User | None, story: Story, action: Action,

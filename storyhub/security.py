@@ -8,9 +8,11 @@ import math
 from collections.abc import Mapping
 
 from flask import Flask, Response, jsonify, render_template, request
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import BadRequest, InternalServerError
 from werkzeug.routing import IntegerConverter
 
+from .extensions import db
 from .policy import AccessDenied
 
 logger = logging.getLogger(__name__)
@@ -78,8 +80,6 @@ def _os_error(error: OSError):
 
 def _access_denied(error: AccessDenied):
     """Answer a refusal from the policy: 403 with its reason, as JSON to scripts."""
-    from .extensions import db
-
     db.session.rollback()
     message = str(error) or ERROR_MESSAGES[403][1]
     if (request.headers.get("X-Requested-With") == "storyhub-recorder"
@@ -91,11 +91,14 @@ def _access_denied(error: AccessDenied):
                            description=message), 403
 
 
+MAX_ID = 2**63 - 1  # the largest integer PostgreSQL and SQLite store
+
+
 class BoundedInteger(IntegerConverter):
     """`<int:...>` in URLs, no larger than a database integer (bigger ones are a 404)."""
 
     def __init__(self, url_map, *args, **kwargs) -> None:
-        kwargs.setdefault("max", 2**63 - 1)
+        kwargs.setdefault("max", MAX_ID)
         super().__init__(url_map, *args, **kwargs)
 
 
@@ -112,11 +115,36 @@ def number_arg(name: str, kind: type[int] | type[float] = int, default=None,
         value = kind(raw)
     except (ValueError, OverflowError):
         value = None
-    if value is None or not math.isfinite(value) or abs(value) > 2**63 - 1:
+    if value is None or not math.isfinite(value) or abs(value) > MAX_ID:
         error = BadRequest()
         error.storyhub_message = f"“{name}” must be a number."  # type: ignore[attr-defined]
         raise error
     return value
+
+
+def db_id(value: str | None) -> int | None:
+    """Return a form or query value as a database id when it is one, else None.
+
+    Digits only, and no larger than a database integer: a larger one would fail in the driver.
+    """
+    value = (value or "").strip()
+    if not value.isascii() or not value.isdigit() or len(value) > 19:
+        return None
+    number = int(value)
+    return number if number <= MAX_ID else None
+
+
+def _out_of_range(error: Exception):
+    """A number too large for the database reached it: a 400, and a warning to find the view.
+
+    Every view bounds its numbers itself (`number_arg`, `db_id`); this is the net beneath them.
+    """
+    db.session.rollback()
+    logger.warning("A number out of range reached the database: %s %s (%s)", request.method,
+                   request.path, type(error).__name__)
+    error_400 = BadRequest()
+    error_400.storyhub_message = "A number in that request is out of range."  # type: ignore
+    return _error_page(error_400)
 
 
 def init_app(app: Flask) -> None:
@@ -127,3 +155,5 @@ def init_app(app: Flask) -> None:
         app.register_error_handler(code, _error_page)
     app.register_error_handler(OSError, _os_error)
     app.register_error_handler(AccessDenied, _access_denied)
+    app.register_error_handler(OverflowError, _out_of_range)
+    app.register_error_handler(DataError, _out_of_range)

@@ -20,6 +20,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from flask import Flask, current_app
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from . import sealed
+from .extensions import db
 
 _KEY_RE = re.compile(r"^[a-z0-9][a-z0-9/_.-]{0,200}$")
 
@@ -56,8 +61,6 @@ class StoredFile:
     @functools.cached_property
     def sealed(self) -> bool:
         """Whether the file on disk is sealed (its header is read once)."""
-        from . import sealed
-
         return sealed.is_sealed(self.path)
 
     def exists(self) -> bool:
@@ -65,8 +68,6 @@ class StoredFile:
 
     def open(self) -> BinaryIO:
         """Return the file's content as a seekable binary stream (decrypted as it is read)."""
-        from . import sealed
-
         if not self.sealed:
             return self.path.open("rb")
         if self.data_key is None:
@@ -126,8 +127,6 @@ class LocalStorage:
         if data_key is None:
             os.replace(source, target)
             return
-        from . import sealed
-
         sealed.seal_file(source, target, data_key, key)
         source.unlink(missing_ok=True)
 
@@ -194,11 +193,6 @@ def _remove_uncommitted(session, *_args) -> None:
 
 
 def listen_for_transactions(app: Flask) -> None:
-    from sqlalchemy import event
-    from sqlalchemy.orm import Session
-
-    from .extensions import db
-
     if not event.contains(Session, "after_commit", _forget):
         event.listen(Session, "after_commit", _forget)
         event.listen(Session, "after_soft_rollback", _remove_uncommitted)

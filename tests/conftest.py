@@ -17,6 +17,10 @@ from storyhub.extensions import db, limiter
 # Workers and servers the tests start skip the theme model's warm-up (about 30 s of a core
 # each), which would only slow the tests that run beside it; test_themes covers it.
 os.environ.setdefault("STORYHUB_THEME_WARM_UP", "0")
+# Tests transcribe with tiny.en, the light bundled model: half base's time (base, the default,
+# is measured by benchmarks/transcribe.py and loaded in tests/test_models.py), and the unsure-
+# word and coverage thresholds the tests check were measured on it.
+os.environ.setdefault("STORYHUB_WHISPER_MODEL", "tiny.en")
 
 PASSWORD = "correct horse battery"
 
@@ -27,7 +31,8 @@ PASSWORD = "correct horse battery"
 # one worker running the browser tests alone for the last minutes. Only the order depends on it.
 LONGEST_FIRST = [
     "test_transcription", "test_themes", "test_embedded_worker", "test_browser_themes",
-    "test_library", "test_packs", "test_intake", "test_hardening", "test_coverage", "test_demo",
+    "test_benchmarks", "test_library", "test_packs", "test_intake", "test_hardening",
+    "test_coverage", "test_demo",
     "test_browser_transcription", "test_browser_intake", "test_ct2_checkpoint",
     "test_browser_accounts", "test_browser_packs", "test_accounts", "test_import",
     "test_privacy", "test_web_processes", "test_cli", "test_access", "test_redaction",
@@ -243,6 +248,7 @@ def themed_instance(database_url, migrated, tmp_path_factory):
     from .theme_corpus import CORPUS, filler, stored_corpus
 
     def fill(app) -> dict:
+        from storyhub.jobs.runner import run_job
         from storyhub.themes import service as themes
 
         corpus = stored_corpus(tmp_path_factory.mktemp("themed-speech"), CORPUS)
@@ -256,7 +262,7 @@ def themed_instance(database_url, migrated, tmp_path_factory):
             data |= {"facilitator": facilitator.id, "run": run.id}
             job_id = run.job_id
         with app.app_context():
-            if themes.run_theme_job(job_id) != "done":
+            if run_job(job_id) != "done":
                 raise RuntimeError("the prepared theme run failed")
         return data
 

@@ -1,6 +1,6 @@
-"""A facilitator in a real browser: theme 36 reviewed stories, rename and merge themes, see which
-themes staff and people on probation share, play a quote's span, print the board, read the map —
-against `storyhub run` with its own worker."""
+"""A facilitator in a real browser: theme 36 reviewed stories, rename and merge themes (asked
+first) and undo the merge, see which themes staff and people on probation share, play a quote's
+span, print the board, read the map — against `storyhub run` with its own worker."""
 
 from __future__ import annotations
 
@@ -91,18 +91,32 @@ def test_facilitator_themes_shapes_and_prints_the_board(server, tmp_path):
         expect(page.get_by_text("Theme saved.")).to_be_visible()
         expect(page.get_by_role("heading", name="A safe place to live")).to_be_visible()
 
-        # Merge the work theme into it (a facilitator's call), using the keyboard.
+        # Merge the work theme into it (a facilitator's call), using the keyboard: StoryHub
+        # asks first, on a page of its own, and the merge can be undone.
         page.get_by_label("Merge another theme into this one").select_option(label=work_label)
         page.get_by_label("Merge another theme into this one").focus()
         page.keyboard.press("Tab")
         page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", name=re.compile(
+            f"Merge “{re.escape(work_label)}” into “A safe place to live”"))).to_be_visible()
+        page.get_by_role("button", name="Merge the themes").focus()
+        page.keyboard.press("Enter")
         expect(page.get_by_text("Themes merged.")).to_be_visible()
         page.get_by_role("link", name="All themes in run 1").click()
         expect(page.locator(".theme-card")).to_have_count(found - 1)
+        # Undone from the list of changes: the work theme is back.
+        changes = page.locator("#changes")
+        expect(changes.get_by_text(f"Merged “{work_label}” into “A safe place to live”")
+               ).to_be_visible()
+        changes.get_by_role("button", name="Undo this change").click()
+        expect(page.get_by_text(f"Undone: Merged “{work_label}”")).to_be_visible()
+        expect(page.locator(".theme-card")).to_have_count(found)
+        expect(cards.filter(has_text=work_label).first).to_be_visible()
+        page.screenshot(path=str(tmp_path / "undone.png"), full_page=True)
 
         # The board: quotes with play buttons; the server sends only the quote's stretch.
         page.get_by_role("link", name="Theme board").click()
-        expect(page.locator(".board-card")).to_have_count(found - 1)
+        expect(page.locator(".board-card")).to_have_count(found)
         button = page.locator(".play-span").first
         seconds = float(button.get_attribute("data-seconds"))
         # Muted, and fast (the span still ends where it should).
@@ -127,9 +141,9 @@ def test_facilitator_themes_shapes_and_prints_the_board(server, tmp_path):
 
         # The map: plotly draws one trace per theme; hovering shows the passage.
         page.goto(page.url.replace("/board", "/map"))
-        expect(page.locator(f"#theme-map[data-ready='{found - 1}']")).to_be_attached(
+        expect(page.locator(f"#theme-map[data-ready='{found}']")).to_be_attached(
             timeout=20_000)
-        expect(page.locator("#theme-map .scatterlayer .trace")).to_have_count(found - 1)
+        expect(page.locator("#theme-map .scatterlayer .trace")).to_have_count(found)
         page.screenshot(path=str(tmp_path / "map.png"), full_page=True)
         assert not [e for e in errors if "Content Security Policy" in e], errors
 
@@ -140,6 +154,9 @@ def test_facilitator_themes_shapes_and_prints_the_board(server, tmp_path):
             assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
         page.goto(server.url + "/themes/runs/1")
         page.locator(".theme-card a").first.click()
+        # The click starts a navigation; read the width once the theme's page has loaded.
+        page.wait_for_url(re.compile(r"/themes/runs/1/themes/\d+$"))
+        page.wait_for_load_state("load")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         page.screenshot(path=str(tmp_path / "theme-phone.png"), full_page=True)
         browser.close()

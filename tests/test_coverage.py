@@ -20,10 +20,11 @@ from sqlalchemy import select
 from storyhub.accounts.models import Role, User
 from storyhub.extensions import db
 from storyhub.jobs.models import Job
+from storyhub.jobs.runner import run_job
 from storyhub.stories import service as stories
 from storyhub.stories.consent import Scope
 from storyhub.stories.models import Story
-from storyhub.transcripts import channels, service
+from storyhub.transcripts import engine_audio, service
 from storyhub.transcripts.coverage import Coverage, Span, measure, speech_spans
 from storyhub.transcripts.engines import SegmentResult, WordResult
 
@@ -52,7 +53,7 @@ def store_story(app, user_id: int, audio: Path) -> tuple[int, int]:
 def test_story_the_batched_decoder_cut_short_comes_back_whole(app, client, auth):
     story_id, job_id = store_story(app, auth.login_as(Role.REPORTER), CUT_SHORT)
     with app.app_context():
-        assert service.run_transcription_job(job_id) == "done"
+        assert run_job(job_id) == "done"
         transcript = service.get_transcript(db.session.get(Story, story_id))
         text = " ".join(seg.text for seg in transcript.segments)
         assert not transcript.needs_checking
@@ -75,7 +76,7 @@ def _spread(words: list[str], start: float, end: float,
 @pytest.fixture(scope="module")
 def speech() -> list[Span]:
     """Where VAD hears speech in the cut-short story (real audio, real VAD)."""
-    return speech_spans(channels.decode(CUT_SHORT))
+    return speech_spans(engine_audio.decode(CUT_SHORT))
 
 
 # What came back from the decoder -> whether a person must check the transcript.
@@ -134,7 +135,7 @@ def test_missing_speech_is_flagged_to_the_reporter_until_reviewed(app, client, a
     reporter = auth.login_as(Role.REPORTER)
     story_id, job_id = store_story(app, reporter, part_unreadable(tmp_path))
     with app.app_context():
-        assert service.run_transcription_job(job_id) == "done"
+        assert run_job(job_id) == "done"
         assert service.get_transcript(db.session.get(Story, story_id)).needs_checking
 
     page = client.get(f"/stories/{story_id}").get_data(as_text=True)

@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from storyhub.transcripts.channels import decode  # PyAV: openai-whisper's loader runs ffmpeg
 from storyhub.transcripts.ct2_checkpoint import (
     build_openai_checkpoint,
     read_alignment_heads,
     read_ct2_variables,
 )
+from storyhub.transcripts.engine_audio import decode  # PyAV: openai-whisper's loader runs ffmpeg
 
 torch = pytest.importorskip("torch")
 whisper = pytest.importorskip("whisper")

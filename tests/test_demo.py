@@ -21,7 +21,8 @@ from storyhub.stories import service as stories
 from storyhub.stories.consent import Scope
 from storyhub.stories.models import Story
 from storyhub.themes.models import RunStatus, ThemeRun
-from storyhub.transcripts.models import Transcript
+from storyhub.transcripts.models import Transcript, Word
+from storyhub.transcripts.text import unsure_between
 
 # What the test expects of the demo, written here rather than read from the code under test.
 USERNAMES = {"demo-reporter": "/stories/", "demo-facilitator": "/themes/",
@@ -30,6 +31,14 @@ ROLES_TOLD = {"person_on_probation", "staff", "peer_mentor"}
 NOT_QUOTED = "Ten minutes late"  # its storyteller did not agree to quotes in packs
 RELEASED = "Out of the gate with nowhere to sleep"
 NAMED_IN_RELEASED = ("Sarah", "Eastgate")  # its case manager and hostel
+# The names the demo facilitator gives themes (by what their stories are about).
+FACILITATORS_NAMES = {
+    "Somewhere to live", "Peer mentors who have been there", "Trust in a steady case manager",
+    "Staff time and caseloads", "Mental health support", "Small practical help",
+    "Drugs and recovery", "Drink and recovery", "The day of release", "ID and paperwork",
+    "Getting to appointments", "Food and the basics", "Work and volunteering", "Family"}
+# Every word the demo reporter redacts in the first four stories: those names, nothing else.
+REDACTED_IN_FOUR = {"sarah", "eastgate", "house"}
 
 
 def _passwords(output: str) -> dict[str, str]:
@@ -72,10 +81,20 @@ def test_demo_loads_end_to_end_then_loads_again_with_new_passwords(app, runner):
         assert set(run.inputs["stories"]) == {s.id for s in loaded}
         assert len(run.themes) >= 2
         jobs_before = db.session.scalar(select(func.count(Job.id)))
+        # The reporter redacted the personal details, and only those: nothing is garbled.
+        redacted = {w.text.strip(".,").lower() for w in db.session.scalars(
+            select(Word).where(Word.redaction.is_not(None)))}
+        assert redacted == REDACTED_IN_FOUR, redacted
         pack = _pack(app)
         if pack is not None:
             assert pack.story_ids, "the pack quotes some stories"
             assert quiet.id not in pack.story_ids, "consent to quotes is respected"
+            # Every printed word was heard surely or checked by the reporter.
+            for theme in pack.content["themes"]:
+                for quote in theme["quotes"]:
+                    transcript = db.session.scalar(select(Transcript).where(
+                        Transcript.story_id == quote["story_id"]))
+                    assert not unsure_between(transcript, "", quote["start"], quote["end"])
     assert f"/themes/runs/{run.id}/board" in result.output
     assert "/library/" in result.output
 
@@ -86,6 +105,11 @@ def test_demo_loads_end_to_end_then_loads_again_with_new_passwords(app, runner):
     assert listed["total"] == 4, listed
     assert {s["title"] for s in listed["stories"]} == {s.title for s in loaded}
     assert all(s["summary"] for s in listed["stories"])
+    # The facilitator named the themes and published them: staff see those names, as the pack.
+    shown = {name for s in listed["stories"] for name in s["themes"]}
+    assert shown and shown <= FACILITATORS_NAMES, shown
+    if pack is not None:
+        assert {t["title"] for t in pack.content["themes"]} <= FACILITATORS_NAMES
     found = staff.get("/library/stories.json", query_string={
         "q": "nowhere to sleep", "how": "words"}).get_json()
     assert found["stories"] and found["stories"][0]["title"] == RELEASED

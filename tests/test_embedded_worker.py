@@ -47,8 +47,8 @@ def live(tmp_path, monkeypatch):
         db.engine.dispose()
 
 
-def add_long_story(live, tmp_path) -> int:
-    """A reporter's story of about eighty seconds, queued for the server's worker."""
+def add_long_story(live, tmp_path, repeats: int = 2) -> int:
+    """A reporter's story of about forty seconds a repeat, queued for the server's worker."""
     with live.app.app_context():
         reporter = accounts.create_user(f"rita{time.monotonic_ns()}", "Rita", Role.REPORTER,
                                         "amber kettle harbour 7")
@@ -56,7 +56,7 @@ def add_long_story(live, tmp_path) -> int:
         story = stories.create_story(
             stories.NewStory("A long story", "person_on_probation", "monologue", date.today()),
             stories.NewConsent({Scope.TRANSCRIBE_ANALYSE}, "spoken", date.today(), 0.0),
-            long_speech(tmp_path, repeats=2), reporter)
+            long_speech(tmp_path, repeats=repeats), reporter)
         db.session.commit()
         return story.id
 
@@ -104,7 +104,9 @@ def test_killed_worker_is_restarted_and_the_story_finishes_without_anyone(live, 
 
 
 def test_stopping_the_site_stops_the_worker_at_once_and_hands_its_job_back(live, tmp_path):
-    story_id = add_long_story(live, tmp_path)
+    # Four minutes of speech: eighty seconds took tiny.en about two, and CI once saw the job
+    # done before Ctrl-C reached the worker.
+    story_id = add_long_story(live, tmp_path, repeats=6)
     wait_for(lambda: job_of(live, story_id).progress > 5, 180,
              "the embedded worker to start transcribing", lambda: live.log.read_text())
     ctrl_c(live)

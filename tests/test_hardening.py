@@ -524,3 +524,27 @@ def test_no_service_raises_a_builtin_permission_error():
                 if isinstance(target, ast.Name) and target.id == "PermissionError":
                     found.append(f"{path.name}:{node.lineno}")
     assert found == []
+
+
+def test_audit_csv_cells_never_start_a_spreadsheet_formula(app, client, auth):
+    import csv
+    import io
+
+
+    auth.login_as(Role.ADMIN)
+    payloads = ["=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-2+3", "@SUM(A1:A9)",
+                "\tTAB", "\rCR", "safe text"]
+    with app.app_context():
+        for text in payloads:
+            db.session.add(AuditEvent(action="probe.csv", detail=text, ip=text,
+                                      target_type=text))
+        db.session.commit()
+    response = client.get("/admin/audit.csv?action=probe.csv")
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0] == ["when_utc", "who", "action", "target_type", "target_id", "detail", "ip"]
+    cells = [cell for row in rows[1:] for cell in row]
+    assert len(rows) == len(payloads) + 1
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    for text in payloads:  # each is still there to read, as text
+        shown = text if text == "safe text" else "'" + text
+        assert sum(row[5] == shown for row in rows[1:]) == 1

@@ -94,7 +94,8 @@ def test_import_keeps_to_its_folder_and_checks_fields_as_the_form_does(app, runn
         ("linked.pdf", "hostel.wav", {}, "is a link to another file"),
         ("missing.pdf", "hostel.wav", {}, "“missing.pdf” is not in the import folder"),
         ("form.pdf", "linked.wav", {}, "is a link to another file"),
-        ("form.pdf", "hostel.wav", {"title": "x" * 201}, "title: Field cannot be longer"),
+        ("form.pdf", "hostel.wav", {"title": "x" * 201},
+         "title: Keep the title to 200 characters or fewer"),
         ("form.pdf", "hostel.wav", {"storyteller_code": "../../etc"},
          "storyteller_code: Use letters, digits and dashes only."),
         ("form.pdf", "hostel.wav", {"storyteller_role": "judge"}, "storyteller_role: Not a "

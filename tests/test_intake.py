@@ -201,8 +201,8 @@ def message(response) -> str:
 def assert_refused(response, status: int, text: str) -> None:
     assert response.status_code == status, (response.status_code, message(response)[:2000])
     assert text in message(response)
-    if response.is_json:
-        assert set(response.get_json()) == {"error", "link"}
+    if response.is_json:  # "errors": each with the field it is about, from the story form
+        assert set(response.get_json()) in ({"error", "link"}, {"error", "link", "errors"})
 
 
 def story_id_from(response) -> int:
@@ -661,6 +661,38 @@ def test_consent_problems_are_refused_and_nothing_stored(app, client, auth, enco
         assert_nothing_stored(app)
 
 
+def test_a_refused_story_says_what_is_wrong_at_the_top_linking_each_field(app, client, auth,
+                                                                         encodings):
+    """GOV.UK's error summary: every problem at the top of the (long, phone) form, each a link
+    to its field, and the field marked; the recorder's script gets the same as JSON."""
+    auth.login_as(Role.REPORTER)
+    page = upload(client, encodings["wav"], title="", recorded_on="")
+    assert page.status_code == 400
+    text = html.unescape(page.get_data(as_text=True))
+    summary = re.search(r'<div class="error-summary".*?</div>', text, re.DOTALL)
+    assert summary and text.index(summary.group()) < text.index("1. The recording")
+    assert re.findall(r'<a href="#([a-z_]+)">([^<]+)</a>', summary.group()) == [
+        ("title", "Enter a title for the story."),
+        ("recorded_on", "Enter the date the story was recorded.")]
+    for name in ("title", "recorded_on"):
+        marked = re.search(rf'<div class="field has-error">(?:(?!</div>).)*id="{name}"',
+                           text, re.DOTALL)
+        assert marked and 'aria-invalid="true"' in marked.group(), name
+        assert f'aria-describedby="{name}-error"' in marked.group() or (
+            f'{name}-error"' in marked.group()), name
+    answer = upload(client, encodings["wav"], title="", recorder=True).get_json()
+    assert answer["errors"] == [{"field": "title", "message": "Enter a title for the story."}]
+    # What the service refuses is linked to its field too, or stands alone in the summary.
+    answer = upload(client, encodings["wav"], consent_transcribe_analyse=None,
+                    recorder=True).get_json()
+    assert [e["field"] for e in answer["errors"]] == ["consent_transcribe_analyse"]
+    assert answer["errors"][0]["message"].startswith(MSG_CONSENT)
+    page = html.unescape(upload(client, encodings["wav"], consent_transcribe_analyse=None
+                                ).get_data(as_text=True))
+    assert f'<a href="#consent_transcribe_analyse">{MSG_CONSENT}' in page
+    assert_nothing_stored(app)
+
+
 @pytest.mark.parametrize("fail_on_call", [1, 3], ids=["first-file", "last-file"])
 def test_disk_full_while_storing_stores_nothing(app, client, auth, encodings, monkeypatch,
                                                  fail_on_call):
@@ -697,12 +729,12 @@ def test_client_disconnecting_midway_stores_nothing(app, client, auth, encodings
     # The cut-off body is discarded whole (fields too), so the form is refused as incomplete.
     assert response.status_code == 400
     text = message(response)
-    assert "<h1>Add a story</h1>" in text and "This field is required." in text
+    assert "<h1>Add a story</h1>" in text and "Enter a title for the story." in text
     assert "Story saved" not in text
     assert_nothing_stored(app)
     response = client.post("/stories/new", input_stream=io.BytesIO(sent), headers=RECORDER,
                            content_length=len(body), content_type=content_type)
-    assert response.status_code == 400 and "This field is required." in message(response)
+    assert response.status_code == 400 and "Enter a title for the story." in message(response)
     assert_nothing_stored(app)
     # The same request sent whole is stored: the cut, not the content, was refused.
     story_id_from(client.post("/stories/new", input_stream=io.BytesIO(body),
@@ -998,6 +1030,10 @@ def test_admin_sees_who_read_what_when_and_from_where(app, client, auth, add_sto
 
     page = client.get(f"/admin/audit?who=fiona&story={story_id}").get_data(as_text=True)
     assert "<code>story.view</code>" in page and "127.0.0.1" in page
+    # What each entry is, in words, beside its code: in the log and in its filter.
+    text = html.unescape(page)
+    assert "Opened a story's page <code>story.view</code>" in text
+    assert '<option value="story.play">Listened to a story (story.play)</option>' in text
     plays = client.get("/admin/audit?who=fiona&action=story.play").get_data(as_text=True)
     assert plays.count("<code>story.play</code>") == 1
     csv_text = client.get(f"/admin/audit.csv?who=fiona&story={story_id}").get_data(

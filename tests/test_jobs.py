@@ -17,12 +17,13 @@ from storyhub.audit import AuditEvent
 from storyhub.extensions import db
 from storyhub.jobs import runner
 from storyhub.jobs.clock import DatabaseClock, FakeClock
+from storyhub.jobs.handler import JobHandler
 from storyhub.jobs.models import Job, JobStatus
 
 LEASE = 60
 
 
-class Echo:
+class Echo(JobHandler):
     """Publishes what its job's target says, as an audit event; or fails as told."""
 
     kind = "test-echo"

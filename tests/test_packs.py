@@ -24,7 +24,8 @@ from storyhub.packs import exports, outcomes, render, service, shaping
 from storyhub.packs.models import Workshop, WorkshopPack, WorkshopQuote
 from storyhub.stories.consent import Scope
 from storyhub.stories.models import Story, StorytellerIdentity
-from storyhub.transcripts.models import Segment, Transcript
+from storyhub.themes.models import ThemeRun
+from storyhub.transcripts.models import Segment, Transcript, Word
 from storyhub.transcripts.text import text_between
 
 from .test_themes import set_scopes
@@ -65,7 +66,7 @@ def quoted_story_ids(app, workshop_id: int) -> list[int]:
         return [q.story_id for t in workshop.themes for q in t.quotes]
 
 
-def edit_first_quote_transcript(app, workshop_id: int) -> tuple[int, str]:
+def edit_first_quote_transcript(app, workshop_id: int, new: str = "teapot") -> tuple[int, str]:
     """Change a word inside the first quote's transcript; return (story id, the new word)."""
     with app.app_context():
         quote = db.session.get(Workshop, workshop_id).themes[0].quotes[0]
@@ -73,11 +74,11 @@ def edit_first_quote_transcript(app, workshop_id: int) -> tuple[int, str]:
             Transcript.story_id == quote.story_id))
         word = next(w for seg in transcript.segments for w in seg.words
                     if quote.start <= (w.start + w.end) / 2 <= quote.end and len(w.text) > 3)
-        word.text, word.edited = " Zanzibar", True
+        word.text, word.edited = f" {new}", True
         segment = db.session.get(Segment, word.segment_id)
         segment.text = "".join(w.text for w in segment.words).strip()
         db.session.commit()
-        return quote.story_id, "Zanzibar"
+        return quote.story_id, new
 
 
 def test_workshop_from_a_run_quotes_consented_stories_verbatim(app, data):
@@ -224,8 +225,8 @@ def test_every_format_renders_with_the_quotes(app, data):
             assert " ".join(quote["text"].split()[:6]) in text
         assert "Action planning" in text and "Your feedback" in text
         assert "How the themes were found" in text
-        cards, card_text = pdf_text("cards")
-        assert len(cards.pages) == len(quotes)
+        cards, card_text = pdf_text("cards-a6")
+        assert len(cards.pages) >= len(quotes)  # a long quote continues on the next card
         assert round(float(cards.pages[0].mediabox.width)) == 298  # A6
         poster, poster_text = pdf_text("poster")
         assert round(float(poster.pages[0].mediabox.width)) == 1191  # A3 landscape
@@ -367,6 +368,312 @@ def test_a_facilitator_builds_shapes_and_downloads_a_pack_over_http(app, client,
 
         actions = set(db.session.scalars(select(AuditEvent.action)))
         assert {"workshop.create", "pack.generate", "pack.download"} <= actions
+
+
+def _make_a_quoted_word_unsure(app, workshop_id: int) -> tuple[int, int, str]:
+    """Give a word inside the first quote a low probability, nobody having checked it;
+    return (story id, word id, the word)."""
+    with app.app_context():
+        quote = db.session.get(Workshop, workshop_id).themes[0].quotes[0]
+        transcript = db.session.scalar(select(Transcript).where(
+            Transcript.story_id == quote.story_id))
+        word = next(w for seg in transcript.segments for w in seg.words
+                    if quote.start <= (w.start + w.end) / 2 <= quote.end and len(w.text) > 3)
+        word.probability, word.checked, word.edited = 0.2, False, False
+        db.session.commit()
+        return quote.story_id, word.id, word.text.strip()
+
+
+def test_a_quote_with_unchecked_unsure_words_waits_until_checked_or_kept(app, client, auth,
+                                                                          data):
+    from storyhub.transcripts import unsure
+
+    from .conftest import PASSWORD
+
+    workshop_id = build(app, data)
+    with app.app_context():  # every word checked, as a reporter who listened to them all
+        for word in db.session.scalars(select(Word)):
+            word.checked = True
+        db.session.commit()
+    story_id, word_id, word = _make_a_quoted_word_unsure(app, workshop_id)
+    with app.app_context():
+        with pytest.raises(service.PackError) as failed:
+            service.generate_pack(workshop_id, data["facilitator"])
+        db.session.rollback()
+        message = str(failed.value)
+        assert f"story {service.story_code(story_id)}" in message
+        assert f"1 word in it the speech recogniser was unsure of (“{word}”)" in message
+    url = f"/packs/{workshop_id}"
+    assert auth.login("lead-facilitator", PASSWORD).status_code == 302
+    page = client.get(url).get_data(as_text=True)
+    assert "Keep it as it is" in page and f"/stories/{story_id}/transcript#unsure" in page
+    # The reporter checks the word: the quote may be printed.
+    with app.app_context():
+        story = db.session.get(Story, story_id)
+        assert unsure.confirm_word(story, word_id, story.reporter) == 1
+        db.session.commit()
+    assert generate(app, workshop_id, data["facilitator"]) == (1, True)
+    # Another unchecked word: the facilitator keeps the quote as it is, explicitly.
+    _make_a_quoted_word_unsure(app, workshop_id)
+    with app.app_context():
+        theme = db.session.get(Workshop, workshop_id).themes[0]
+        theme_id, quote_id = theme.id, theme.quotes[0].id
+    kept = client.post(f"{url}/themes/{theme_id}/quotes/{quote_id}/keep", follow_redirects=True)
+    assert "printed as it is" in kept.get_data(as_text=True)
+    done = client.post(f"{url}/generate", follow_redirects=True)
+    assert "Pack version 2 generated." in done.get_data(as_text=True)
+    assert client.get(f"{url}/packs/2/md").status_code == 200
+
+
+def test_a_quote_waits_for_the_reporters_redaction_decisions(app, client, auth, data):
+    from storyhub.redaction import service as redaction
+
+    from .conftest import PASSWORD
+
+    workshop_id = build(app, data)
+    # A name the reporter has neither redacted nor dismissed.
+    story_id, _name = edit_first_quote_transcript(app, workshop_id, "Sarah")
+    with app.app_context():
+        workshop = db.session.get(Workshop, workshop_id)
+        shaping.refresh_quote(workshop, workshop.themes[0].id, workshop.themes[0].quotes[0].id)
+        db.session.commit()
+        with pytest.raises(service.PackError) as failed:
+            service.generate_pack(workshop_id, data["facilitator"])
+        db.session.rollback()
+    message = str(failed.value)
+    assert f"(story {service.story_code(story_id)}" in message
+    assert "StoryHub suggests redacting 1 word in it" in message and "Sarah" not in message
+    assert auth.login("lead-facilitator", PASSWORD).status_code == 302
+    page = client.get(f"/packs/{workshop_id}").get_data(as_text=True)
+    assert "Sarah" not in page, "the facilitator is not shown the words waiting"
+    assert f"/stories/{story_id}/transcript#redaction" in page
+    with app.app_context():  # the reporter redacts it: the quote's words change
+        story = db.session.get(Story, story_id)
+        offers = [o.value for o in redaction.offers(story, story.reporter)
+                  if o.suggestion.text == "Sarah"]
+        assert redaction.accept(story, story.reporter, offers) == 1
+        db.session.commit()
+    with app.app_context():
+        workshop = db.session.get(Workshop, workshop_id)
+        shaping.refresh_quote(workshop, workshop.themes[0].id, workshop.themes[0].quotes[0].id)
+        db.session.commit()
+        pack, made = service.generate_pack(workshop_id, data["facilitator"])
+        db.session.commit()
+        assert made and "Sarah" not in pack.markdown and "\\[NAME\\]" in pack.markdown
+
+
+def test_the_facilitator_chooses_the_themes_and_sees_those_left_out(app, client, auth, data):
+    from .conftest import PASSWORD
+
+    assert auth.login("lead-facilitator", PASSWORD).status_code == 302
+    with app.app_context():
+        choices = service.theme_choices(db.session.get(ThemeRun, data["run"]))
+        names = [c.theme.label for c in choices]
+        ids = [c.theme.id for c in choices]
+    assert len(ids) >= 2
+    form = client.get(f"/packs/new?run_id={data['run']}").get_data(as_text=True)
+    assert all(f'name="theme" value="{i}"' in form for i in ids)
+    assert form.count("checked>") >= min(len(ids), service.MAX_THEMES)
+    fields = {"run_id": data["run"], "title": "Chosen themes", "audience": "mixed",
+              "themes_shown": "1"}
+    none = client.post("/packs/new", data=fields, follow_redirects=True)
+    assert "Choose at least one theme" in none.get_data(as_text=True)
+    made = client.post("/packs/new", data={**fields, "theme": [str(ids[-1])]})
+    assert made.status_code == 302
+    url = made.headers["Location"].split("#")[0]
+    page = client.get(url).get_data(as_text=True)
+    assert f"Themes not in this workshop ({len(ids) - 1})" in page
+    left_out = page.split('id="left-out"')[1].split("</section>")[0]
+    assert all(name in left_out for name in names[:-1]) and names[-1] not in left_out
+    client.post(f"{url}/themes", data={"theme_id": str(ids[0])})
+    with app.app_context():
+        workshop = db.session.scalar(select(Workshop).where(Workshop.title == "Chosen themes"))
+        assert [t.theme_id for t in workshop.themes] == [ids[-1], ids[0]]
+
+
+def test_a_theme_told_by_several_roles_is_quoted_from_more_than_one(app, data):
+    with app.app_context():
+        run = db.session.get(ThemeRun, data["run"])
+        for choice in service.theme_choices(run):
+            candidates = service.quote_candidates(run, choice.theme.id)
+            roles = {r.passage.story.storyteller.role for r in candidates}
+            if len(roles) < 2 or len(candidates) < 3:
+                continue
+            picked = service.choose_quotes([candidates], 3)[0]
+            assert len({r.passage.story.storyteller.role for r in picked}) >= 2, choice.roles
+            return
+        pytest.skip("no theme in this run is told by more than one role")
+
+
+def test_a_theme_name_holding_a_word_redacted_since_is_not_printed(app, data):
+    from storyhub.redaction import service as redaction
+
+    workshop_id = build(app, data)
+    generate(app, workshop_id, data["facilitator"])
+    with app.app_context():
+        workshop = db.session.get(Workshop, workshop_id)
+        redacted = 0
+        for word in sorted(workshop.themes[0].title.split(), key=len, reverse=True):
+            for story in db.session.scalars(select(Story)):  # a story that says it, as named
+                try:
+                    redacted = redaction.redact_phrase(story, story.reporter, word, "[NAME]")
+                except redaction.TranscriptError:
+                    continue
+                break
+            if redacted:
+                break
+        assert redacted, "a word of a theme's name is said in its stories"
+        db.session.commit()
+    with app.app_context():
+        facilitator = db.session.get(User, data["facilitator"])
+        state = service.pack_state(db.session.get(Workshop, workshop_id), facilitator)
+        assert any(p.startswith("Theme 1's name") for p in state.problems)
+        pack = db.session.scalar(select(WorkshopPack))
+        assert any(p.startswith("Theme 1's name") for p in service.version_problems(
+            pack, facilitator))
+        workshop = db.session.get(Workshop, workshop_id)
+        shaping.edit_theme(workshop, workshop.themes[0].id, "Somewhere to live", "", "")
+        db.session.commit()
+        state = service.pack_state(db.session.get(Workshop, workshop_id), facilitator)
+        assert not any(p.startswith("Theme 1's name") for p in state.problems)
+
+
+def test_a_workshop_follows_a_theme_renamed_on_the_board_unless_it_renamed_it(app, data):
+    from storyhub.themes import editing
+
+    workshop_id = build(app, data)
+    with app.app_context():
+        workshop = db.session.get(Workshop, workshop_id)
+        first, second = workshop.themes[0], workshop.themes[1]
+        shaping.edit_theme(workshop, second.id, "Our own name", "", "")
+        run = db.session.get(ThemeRun, data["run"])
+        editing.rename(run, first.theme_id, "Somewhere to live", "", data["facilitator"])
+        editing.rename(run, second.theme_id, "Work after prison", "", data["facilitator"])
+        db.session.commit()
+        workshop = db.session.get(Workshop, workshop_id)
+        assert [t.title for t in workshop.themes[:2]] == ["Somewhere to live", "Our own name"]
+
+
+def test_quotes_are_chosen_from_passages_without_unchecked_words_first(app, data):
+    with app.app_context():
+        run = db.session.get(ThemeRun, data["run"])
+        theme = next(t for t in run.themes if len(service.quote_candidates(run, t.id)) >= 3)
+        first = service.quote_candidates(run, theme.id)[0]
+        for word in db.session.scalars(select(Word).join(Segment).join(Transcript).where(
+                Transcript.story_id == first.passage.story_id)):
+            if first.passage.start <= (word.start + word.end) / 2 <= first.passage.end:
+                word.probability, word.checked = 0.2, False
+        db.session.flush()
+        order = service.quote_candidates(run, theme.id)
+        assert not first.pinned and order[-1].passage_id == first.passage_id
+        assert service.unchecked_passages(order) == {first.passage_id}
+
+
+def test_a_version_printed_with_unchecked_words_is_held_back(app, data):
+    workshop_id = build(app, data)
+    with app.app_context():
+        for word in db.session.scalars(select(Word)):
+            word.checked = True
+        db.session.commit()
+    generate(app, workshop_id, data["facilitator"])
+    _make_a_quoted_word_unsure(app, workshop_id)  # as a version made before words were checked
+    with app.app_context():
+        pack = db.session.scalar(select(WorkshopPack))
+        problems = service.version_problems(pack, db.session.get(User, data["facilitator"]))
+        assert len(problems) == 1 and "unsure of" in problems[0]
+
+
+FORMATS = ("md", "html", "pdf", "cards", "poster", "zip")
+
+
+def _withdraw(app, story_id: int) -> None:
+    """Withdraw consent as the reporter would; no worker runs, so nothing is erased yet."""
+    from storyhub.stories import service as stories
+
+    with app.app_context():
+        story = db.session.get(Story, story_id)
+        stories.withdraw_consent(story, story.reporter)
+        db.session.commit()
+
+
+def _overdue(app, story_id: int) -> None:
+    from datetime import timedelta
+
+    with app.app_context():
+        db.session.get(Story, story_id).consent.review_on = date.today() - timedelta(days=1)
+        db.session.commit()
+
+
+def _redact_a_quoted_word(app, story_id: int, quote_text: str) -> str:
+    """Redact, as the story's reporter, a word the quote says; return the word."""
+    from storyhub.redaction import service as redaction
+
+    word = max(re.findall(r"[A-Za-z]{5,}", quote_text), key=len)
+    with app.app_context():
+        story = db.session.get(Story, story_id)
+        redaction.redact_phrase(story, story.reporter, word, "[NAME]")
+        db.session.commit()
+    return word
+
+
+@pytest.mark.parametrize("change", ["withdrawn", "overdue", "redacted"])
+def test_a_stored_version_is_checked_again_at_every_download(app, client, auth, data, change):
+    from storyhub.audit import AuditEvent
+
+    from .conftest import PASSWORD
+
+    workshop_id = build(app, data)
+    generate(app, workshop_id, data["facilitator"])
+    url = f"/packs/{workshop_id}"
+    assert auth.login("lead-facilitator", PASSWORD).status_code == 302
+    assert client.get(f"{url}/packs/1/md").status_code == 200
+    with app.app_context():
+        quote = db.session.get(Workshop, workshop_id).themes[0].quotes[0]
+        story_id, quote_text = quote.story_id, quote.text
+    word = None
+    if change == "withdrawn":
+        _withdraw(app, story_id)
+    elif change == "overdue":
+        _overdue(app, story_id)
+    else:
+        word = _redact_a_quoted_word(app, story_id, quote_text)
+    for fmt in FORMATS:
+        response = client.get(f"{url}/packs/1/{fmt}")
+        body = response.get_data(as_text=True)
+        assert response.status_code == 409, fmt
+        assert "Version 1 can no longer be downloaded" in body
+        assert f"story {service.story_code(story_id)}" in body
+        assert f'action="{url}/generate"' in body  # offers to generate it again
+        assert quote_text not in body and (word is None or word not in body)
+        assert "attachment" not in response.headers.get("Content-Disposition", "")
+    page = client.get(url).get_data(as_text=True)
+    assert "Can no longer be downloaded" in page
+    assert f"{url}/packs/1/pdf" not in page
+    assert render.md_escape(quote_text) not in page and quote_text not in page
+    if word is not None:
+        assert word not in page and "The transcript now says:" in page
+    with app.app_context():
+        refused = db.session.scalars(select(AuditEvent.detail).where(
+            AuditEvent.action == "pack.download_refused")).all()
+        assert len(refused) == len(FORMATS)
+        assert all(quote_text not in (detail or "") for detail in refused)
+
+
+def test_a_version_made_before_an_unrelated_change_still_downloads(app, client, auth, data):
+    from .conftest import PASSWORD
+
+    workshop_id = build(app, data)
+    other = quoted_story_ids(app, workshop_id)[-1]
+    with app.app_context():  # the facilitator takes out every quote of one story
+        workshop = db.session.get(Workshop, workshop_id)
+        for theme in workshop.themes:
+            for quote in [q for q in theme.quotes if q.story_id == other]:
+                shaping.remove_quote(workshop, theme.id, quote.id)
+        db.session.commit()
+    generate(app, workshop_id, data["facilitator"])
+    _withdraw(app, other)
+    assert auth.login("lead-facilitator", PASSWORD).status_code == 302
+    assert client.get(f"/packs/{workshop_id}/packs/1/md").status_code == 200
 
 
 @pytest.mark.parametrize("role, allowed", [("reporter", False), ("staff", False),

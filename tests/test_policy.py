@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from storyhub.accounts.models import Role, User
-from storyhub.policy import AccessDenied, Action, Form, decide, require
+from storyhub.policy import AccessDenied, Action, Form, affected, decide, require
 from storyhub.stories.consent import Scope
 from storyhub.stories.models import Consent, ConsentMethod, Story
 
@@ -253,3 +253,27 @@ def test_listening_in_the_library_needs_consent_to_be_played() -> None:
     decision = decide(staff, subject, Action.LIBRARY_LISTEN, today=TODAY, curated=True)
     assert decision.reason == ("The storyteller did not agree to their story being played in "
                                "workshops.")
+
+
+# What each feature must erase when a scope is taken back, written out here (not read from
+# NEEDS_SCOPE): the actions a story loses.
+LOST_WITH: dict[Scope, set[Action]] = {
+    Scope.TRANSCRIBE_ANALYSE: {Action.READ, Action.EXPORT, Action.EDIT, Action.TRANSCRIBE,
+                               Action.PLAY, Action.ANALYSE, Action.QUOTE, Action.PLAY_CLIP,
+                               Action.LIBRARY, Action.LIBRARY_LISTEN, Action.CURATE},
+    Scope.QUOTE_IN_PACKS: {Action.QUOTE},
+    Scope.PLAY_IN_WORKSHOPS: {Action.PLAY_CLIP, Action.LIBRARY_LISTEN},
+    Scope.STAFF_LIBRARY: {Action.LIBRARY, Action.LIBRARY_LISTEN, Action.CURATE},
+    Scope.PUBLISH_EXTERNAL: set(),
+}
+
+
+@pytest.mark.parametrize("scope", list(Scope))
+def test_a_scope_taken_back_loses_the_actions_that_need_it(scope: Scope) -> None:
+    assert affected([scope.value]) == LOST_WITH[scope]
+
+
+def test_erasing_the_whole_story_loses_every_action() -> None:
+    assert affected(None) == set(Action)
+    assert affected([Scope.QUOTE_IN_PACKS.value, Scope.STAFF_LIBRARY.value]) == (
+        LOST_WITH[Scope.QUOTE_IN_PACKS] | LOST_WITH[Scope.STAFF_LIBRARY])

@@ -3,26 +3,34 @@
 Each test starts from the prepared corpus instance (twelve real stories, reviewed transcripts)
 and goes through the site as its users would, then looks for the storyteller's words where a
 leak would sit: every row of every table, every file in the instance folder (the SQLite file
-and its log, recordings, clips, saved theme models) and the log records.
+and its log, recordings, clips, saved theme models) and the log records. The staff library's
+full-text index is searched apart, as its engine keeps it: SQLite's FTS5 shadow tables read raw,
+PostgreSQL's table and GIN index (and their files, where the server's files can be read).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import MetaData, select
 
 from storyhub.accounts.models import Role, User
 from storyhub.extensions import db
 from storyhub.jobs.models import Job, JobStatus
+from storyhub.jobs.runner import run_job
+from storyhub.library import search
+from storyhub.library import service as library
+from storyhub.redaction import service as redaction
 from storyhub.sealed import KeyDestroyed, is_sealed
 from storyhub.storage import StoredFile
 from storyhub.stories.consent import Scope
-from storyhub.stories.erasure import run_erasure_job
 from storyhub.stories.models import Story, StorytellerIdentity
-from storyhub.themes.models import Passage, ThemePassage, ThemeRun
+from storyhub.themes import modeling
+from storyhub.themes.models import Passage, Theme, ThemePassage, ThemeRun
 from storyhub.transcripts import service as transcripts
 from storyhub.transcripts.models import Segment, Transcript
 
@@ -35,6 +43,10 @@ pytestmark = pytest.mark.slow
 PHRASE = "Marigold Wexquayle"
 REAL_NAME = "Tobias Quillfeather"
 NEEDLES = ("wexquayle", "quillfeather")
+# What the full-text index keeps of the phrase: its stem ("wexquayl"), and FTS5 writes a term
+# without the letters it shares with the term before it ("we…" words abound), so look for
+# the part no other word has.
+INDEX_NEEDLE = "xquayl"
 
 
 @pytest.fixture
@@ -94,6 +106,108 @@ def tell_story(app, story_id: int, reporter_id: int) -> None:
         db.session.commit()
 
 
+def approve_for_library(app, story_id: int, reporter_id: int, curator_id: int,
+                        told: bool = True) -> None:
+    """The reporter says the suggested names are not personal; a facilitator approves it.
+
+    `told`: the story holds the phrase (see `tell_story`), and the search finds it there.
+    """
+    with app.app_context():
+        story = db.session.get(Story, story_id)
+        reporter = db.session.get(User, reporter_id)
+        redaction.reject(story, reporter, [o.value for o in redaction.offers(story, reporter)])
+        curator = db.session.get(User, curator_id)
+        library.save_curation(story, curator, "Leaving prison with nowhere to live.")
+        library.approve(story, curator)
+        db.session.commit()
+        if told:
+            assert [h.story_id for h in search.full_text(PHRASE, select(Story.id))] == [
+                story_id]
+
+
+def index_holding(needle: str) -> list[str]:
+    """Return where the library's full-text index still holds `needle`, as its engine keeps it.
+
+    SQLite: every FTS5 shadow table (`library_search_data`, `_idx`, `_content`, `_docsize`,
+    `_config`), every value read raw. PostgreSQL: the rows, and the GIN index asked with
+    sequential scans off.
+    """
+    found = []
+    if db.engine.dialect.name == "sqlite":
+        shadows = db.session.scalars(sa.text(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'library_search_%'"))
+        for table in shadows:
+            for row in db.session.execute(sa.text(f'SELECT * FROM "{table}"')):  # noqa: S608
+                for value in row:
+                    raw = value if isinstance(value, bytes) else str(value).encode()
+                    if needle.encode() in raw.lower():
+                        found.append(table)
+        return found
+    rows = db.session.execute(sa.text(
+        "SELECT story_id FROM library_search WHERE lower(title || summary || body) LIKE :like "
+        "OR document::text LIKE :like"), {"like": f"%{needle}%"}).all()
+    found += [f"library_search row {row.story_id}" for row in rows]
+    db.session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+    hits = db.session.execute(sa.text(
+        "SELECT story_id FROM library_search WHERE document @@ to_tsquery('english', :word)"),
+        {"word": PHRASE.split()[-1]}).all()
+    found += [f"ix_library_search_document: story {row.story_id}" for row in hits]
+    db.session.rollback()
+    return found
+
+
+def postgres_relations() -> dict[str, str]:
+    """Return the files (relative to the server's data folder) of the library's full-text
+    table, its TOAST table and its GIN index."""
+    return dict(db.session.execute(sa.text(
+        "SELECT c.relname, pg_relation_filepath(c.oid) FROM pg_class c "
+        "WHERE c.oid IN ('library_search'::regclass, 'ix_library_search_document'::regclass, "
+        "(SELECT reltoastrelid FROM pg_class WHERE relname = 'library_search'))")).all())
+
+
+def postgres_files_holding(needle: str) -> list[str] | None:
+    """Return which of those files hold `needle`, or None when this process cannot read the
+    server's files (a server elsewhere). In CI the server runs here, as the tests' user."""
+    folder = Path(db.session.scalar(sa.text("SHOW data_directory")))
+    files = {name: folder / path for name, path in postgres_relations().items()}
+    if not all(os.access(path, os.R_OK) for path in files.values()):
+        return None
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("CHECKPOINT"))  # the pages written out to the files
+    return [name for name, path in files.items() if needle.encode() in path.read_bytes()]
+
+
+def assert_index_forgot(app, relations_before: dict[str, str] | None) -> None:
+    """After an erasure: no trace of the phrase in the full-text index or its files."""
+    folder = Path(app.instance_path)
+    with app.app_context():
+        assert index_holding(INDEX_NEEDLE) == []
+        if db.engine.dialect.name == "sqlite":
+            # The SQLite file and its write-ahead log, byte for byte.
+            assert files_holding(folder, INDEX_NEEDLE) == []
+            return
+        # PostgreSQL: a plain VACUUM leaves the dead row's bytes in its page and the word's
+        # GIN entry in place; the table and its index were rewritten after the erasure.
+        assert postgres_files_holding(INDEX_NEEDLE) in ([], None)
+        after = postgres_relations()
+        assert relations_before is not None
+        assert not set(after.values()) & set(relations_before.values()), (relations_before,
+                                                                         after)
+
+
+def index_before_erasure(app) -> dict[str, str] | None:
+    """Check the index holds the phrase now (so the checks after can find it); return the
+    PostgreSQL files, to tell that they were rewritten."""
+    with app.app_context():
+        assert index_holding(INDEX_NEEDLE), "the approved story's words are in the index"
+        if db.engine.dialect.name != "postgresql":
+            assert files_holding(Path(app.instance_path), INDEX_NEEDLE)
+            return None
+        held = postgres_files_holding(INDEX_NEEDLE)
+        assert held is None or held, "the index's files hold the phrase before erasure"
+        return postgres_relations()
+
+
 def passage_of(app, run_id: int, story_id: int) -> int:
     with app.app_context():
         return db.session.scalar(select(ThemePassage.passage_id).join(Passage).where(
@@ -116,23 +230,55 @@ def test_withdrawal_erases_the_story_everywhere(app, client, auth, corpus_instan
     story_id, reporter_id = ids["housing-1"], corpus_instance.data["reporter"]
     tell_story(app, story_id, reporter_id)
     facilitator = auth.login_as(Role.FACILITATOR)
+    approve_for_library(app, story_id, reporter_id, facilitator)
     run_id = run_now(app, facilitator)
     clip = f"/themes/runs/{run_id}/passages/{passage_of(app, run_id, story_id)}/clip.m4a"
     assert client.get(clip, buffered=True).status_code == 200  # a clip is cut and kept
     assert client.get(f"/stories/{story_id}/transcript.txt").status_code == 200
     with app.app_context():
+        # As a run finds a name said often in one story: a keyword of its theme, in its name.
+        theme = db.session.scalars(select(Theme).join(ThemePassage).where(
+            ThemePassage.run_id == run_id, ThemePassage.story_id == story_id)).first()
+        said_elsewhere = list(theme.keywords)
+        theme.keywords = ["marigold wexquayle", *said_elsewhere]
+        theme.label = theme.auto_label = modeling.readable_label(theme.keywords)
+        named, theme_id = theme.label, theme.id
+        model_key = db.session.get(ThemeRun, run_id).model_key
+        db.session.commit()
+        model = get_storage_path(model_key)
+        assert model.is_dir() and all(is_sealed(f) for f in model.iterdir())
         before = leaks(app, caplog)
         # A backup taken now: the sealed playback copy, and the story's wrapped key.
         story = db.session.get(Story, story_id)
         token, backup_key = story.wrapped_key, story.recording.playback_key
         backup = tmp_path / "backup.m4a"
         backup.write_bytes(get_storage_path(backup_key).read_bytes())
-    # The search can find them: the name is in the database and the phrase in the files made.
+    relations = index_before_erasure(app)
+    # The search can find them: the name and the phrase are in the database (and in the
+    # SQLite file), and no file made from the story holds them in the clear: the recordings,
+    # the clip and the saved theme model are sealed.
     assert "quillfeather" in before and "wexquayle" in before, before
-    assert any(where.startswith("file:") for where in before["wexquayle"]), before
+    assert "themes.keywords" in before["wexquayle"], before
+    assert not [where for where in before["wexquayle"] if where.startswith("file:")
+                and not where.startswith("file:storyhub.sqlite")], before
 
     response = client.post(f"/stories/{story_id}/consent/withdraw")
     assert response.status_code == 302
+    # No worker runs here: the erasure waits, queued. The theme run has let go of the story
+    # already: its keywords and name, and the saved model (whose vocabulary holds its words).
+    with app.app_context():
+        assert db.session.get(Job, erase_job(app, story_id)).status is JobStatus.QUEUED
+        theme = db.session.get(Theme, theme_id)
+        assert "wexquayle" not in (theme.label + " ".join(theme.keywords)).lower()
+        assert set(theme.keywords) <= set(said_elsewhere)
+        # The name loses only the words no longer said ("Marigold, wexquayle and landlord"
+        # becomes "Landlord"); it is not made again from the keywords left.
+        assert theme.label in (named.rsplit(" and ", 1)[-1].capitalize(), "Theme")
+        run = db.session.get(ThemeRun, run_id)
+        assert run.stale_reason and run.model_key is None and run.model_wrapped_key is None
+        assert not model.exists()
+        assert not [where for where in rows_holding("wexquayle")
+                    if where.startswith(("themes.", "theme_runs."))]
     # At once, before the erasure has run, nothing reads or plays the story.
     for url in (f"/stories/{story_id}/transcript", f"/stories/{story_id}/transcript.txt",
                 f"/stories/{story_id}/transcript.json", f"/stories/{story_id}/audio", clip):
@@ -145,8 +291,9 @@ def test_withdrawal_erases_the_story_everywhere(app, client, auth, corpus_instan
         as_text=True).lower()
 
     with app.app_context():
-        assert run_erasure_job(erase_job(app, story_id)) == "done"
+        assert run_job(erase_job(app, story_id)) == "done"
     assert client.get(f"/stories/{story_id}").status_code == 404
+    assert_index_forgot(app, relations)
     with app.app_context():
         assert leaks(app, caplog) == {}
         assert db.session.get(Story, story_id) is None
@@ -164,6 +311,31 @@ def test_withdrawal_erases_the_story_everywhere(app, client, auth, corpus_instan
             Transcript.story_id == ids["housing-2"])) is not None
     page = client.get(f"/themes/runs/{run_id}").get_data(as_text=True)
     assert "wexquayle" not in page.lower()
+
+
+def test_admin_erasure_leaves_no_word_in_the_search_index(app, client, auth, corpus_instance):
+    ids = corpus_instance.data["ids"]
+    story_id, reporter_id = ids["housing-2"], corpus_instance.data["reporter"]
+    tell_story(app, story_id, reporter_id)
+    facilitator = auth.login_as(Role.FACILITATOR)
+    approve_for_library(app, story_id, reporter_id, facilitator)
+    approve_for_library(app, ids["housing-3"], reporter_id, facilitator, told=False)
+    relations = index_before_erasure(app)
+    with app.app_context():
+        # Retired first: its row leaves the index then, but not its words (deleted entries).
+        library.retire(db.session.get(Story, story_id), db.session.get(User, facilitator))
+        db.session.commit()
+        assert search.full_text(PHRASE, select(Story.id)) == []
+    auth.logout()
+    auth.login_as(Role.ADMIN)
+    assert client.post(f"/stories/{story_id}/erase").status_code == 302
+    with app.app_context():
+        assert run_job(erase_job(app, story_id)) == "done"
+        assert db.session.get(Story, story_id) is None
+    assert_index_forgot(app, relations)
+    with app.app_context():  # the index, merged, still finds the other stories
+        assert [h.story_id for h in search.full_text("hostel", select(Story.id))] == [
+            ids["housing-3"]]
 
 
 def test_narrowed_consent_takes_back_only_what_it_covered(app, client, auth, corpus_instance):
@@ -187,7 +359,7 @@ def test_narrowed_consent_takes_back_only_what_it_covered(app, client, auth, cor
     assert refused.status_code == 403
     assert "played in workshops" in refused.get_json()["error"]
     with app.app_context():
-        assert run_erasure_job(erase_job(app, story_id)) == "done"
+        assert run_job(erase_job(app, story_id)) == "done"
         story = db.session.get(Story, story_id)
         assert story is not None and story.recording is not None
         assert transcripts.get_transcript(story) is not None  # still agreed: kept
@@ -201,7 +373,7 @@ def test_narrowed_consent_takes_back_only_what_it_covered(app, client, auth, cor
         "consent_quote_in_packs": "y", "how": "in_person", "confirmed_on": "2026-01-06"})
     assert response.status_code == 302
     with app.app_context():
-        assert run_erasure_job(erase_job(app, story_id)) == "done"
+        assert run_job(erase_job(app, story_id)) == "done"
         story = db.session.get(Story, story_id)
         assert transcripts.get_transcript(story) is None
         assert passage_of(app, run_id, story_id) is None
@@ -236,7 +408,7 @@ def test_retention_with_a_moved_clock(app, client, auth, corpus_instance, monkey
     from datetime import date, timedelta
 
     from storyhub.audit import AuditEvent
-    from storyhub.jobs.runner import run_job, schedule_periodic
+    from storyhub.jobs.runner import schedule_periodic
     from storyhub.stories import retention
 
     ids = corpus_instance.data["ids"]
@@ -282,7 +454,7 @@ def test_retention_with_a_moved_clock(app, client, auth, corpus_instance, monkey
     run_todays_sweep()
     assert audited("retention.erase") == [lapsing]
     with app.app_context():
-        assert run_erasure_job(erase_job(app, lapsing)) == "done"
+        assert run_job(erase_job(app, lapsing)) == "done"
         assert db.session.get(Story, lapsing) is None
         assert db.session.get(Story, ids["housing-2"]) is not None
     assert audited("story.erase") == [lapsing]

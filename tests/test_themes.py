@@ -21,6 +21,7 @@ from sqlalchemy import select
 from storyhub.accounts.models import Role, User
 from storyhub.extensions import db
 from storyhub.jobs.models import Job, JobStatus
+from storyhub.jobs.runner import run_job
 from storyhub.stories import service as stories
 from storyhub.stories.consent import Scope
 from storyhub.stories.models import Consent, Story
@@ -60,7 +61,7 @@ def run_now(app, actor_id: int, seeds: str = "") -> int:
         run = service.start_run(actor_id, seeds)
         db.session.commit()
         run_id, job_id = run.id, run.job_id
-        assert service.run_theme_job(job_id) == "done"
+        assert run_job(job_id) == "done"
         return run_id
 
 
@@ -124,6 +125,101 @@ def test_same_input_gives_same_themes(app, make_user, ids):
         labels = " ".join(t.label for t in db.session.get(ThemeRun, first).themes)
     assert re.search(r"hostel|housing|homeless|flat|landlord|council", labels, re.I), labels
     assert re.search(r"heroin|alcohol|drug|rehab|recovery", labels, re.I), labels
+
+
+# Words the corpus stories say (tests/data/theme_corpus.json), each kept in a run's vocabulary.
+SAID = ("methadone", "forklift", "guarantor", "hostel", "landlord")
+
+
+def test_saved_model_is_sealed_and_opens_for_its_run(app, make_user, runner, ids):
+    """The saved model holds every story's words: on disk only sealed, the run opens it."""
+    from pathlib import Path
+
+    from storyhub.sealed import KeyDestroyed, is_sealed, load_master_keys, unseal_to
+    from storyhub.storage import get_storage
+
+    run_id = run_now(app, make_user(Role.FACILITATOR))
+    # After a master key rotation the model is read with the new key alone.
+    entry = runner.invoke(args=["new-master-key"]).stdout.strip().splitlines()[0]
+    old_entries = (Path(app.instance_path) / "master.keys").read_text().strip()
+    app.extensions["storyhub.master_keys"] = load_master_keys(f"{entry},{old_entries}")
+    result = runner.invoke(args=["rewrap-keys"])
+    assert result.exit_code == 0 and "1 theme model keys" in result.output, result.output
+    app.extensions["storyhub.master_keys"] = load_master_keys(entry)
+    with app.app_context():
+        run = db.session.get(ThemeRun, run_id)
+        files = sorted(get_storage().path(run.model_key).iterdir())
+        assert {"config.json", "topics.json", "ctfidf_config.json",
+                "topic_embeddings.safetensors"} <= {f.name for f in files}
+        for file in files:
+            assert is_sealed(file), file.name
+            raw = file.read_bytes().lower()
+            assert [word for word in SAID if word.encode() in raw] == [], file.name
+        # No plain copy is left beside the stored files either.
+        left = [f for f in get_storage().tmp.rglob("*") if f.is_file()
+                and b"methadone" in f.read_bytes().lower()]
+        assert left == []
+
+        model = service.load_run_model(run)
+        assert all(word in model.vectorizer_model.vocabulary_ for word in SAID)
+        assert len([t for t in model.get_topics() if t != -1]) == len(run.themes)
+
+        # Without its key (the model was let go of), nothing opens it.
+        token, run.model_wrapped_key = run.model_wrapped_key, None
+        with pytest.raises(KeyDestroyed):
+            service.load_run_model(run)
+        # A model saved before models were sealed still opens.
+        run.model_wrapped_key = token
+        key = service.model_data_key(run)
+        for file in files:
+            unseal_to(file, file.with_suffix(".plain"), key, f"{run.model_key}/{file.name}")
+            file.with_suffix(".plain").replace(file)
+        run.model_wrapped_key = None
+        assert service.load_run_model(run).vectorizer_model.vocabulary_.keys() >= set(SAID)
+        db.session.rollback()
+
+
+def test_a_story_withdrawn_while_its_run_works_leaves_it_as_it_is_stored(app, make_user, ids):
+    from storyhub.jobs import runner as jobs
+    from storyhub.themes import story_changes
+
+    facilitator, admin = make_user(Role.FACILITATOR), make_user(Role.ADMIN)
+    leaving = ids["housing-1"]
+    with app.app_context():
+        run = service.start_run(facilitator)
+        db.session.commit()
+        run_id, job = run.id, run.job
+        handler = jobs.handler_for(service.KIND)
+        prepared = handler.prepare(job)
+        db.session.commit()
+        assert leaving in prepared.used
+        # Withdrawn now, while the worker fits the model (no worker here: the erasure waits).
+        stories.withdraw_consent(db.session.get(Story, leaving), db.session.get(User, admin))
+        db.session.commit()
+        analysis = handler.work(prepared, lambda _progress: None)
+        handler.publish(db.session.get(Job, job.id), prepared, analysis)
+        db.session.commit()
+        run = db.session.get(ThemeRun, run_id)
+        assert run.stale_reason == story_changes.WITHDRAWN
+        assert run.model_key is None and run.model_wrapped_key is None
+        others: dict[int, list[str]] = defaultdict(list)
+        for row in db.session.scalars(select(ThemePassage).where(
+                ThemePassage.run_id == run_id, ThemePassage.story_id != leaving)):
+            others[row.theme_id].append(row.passage.text.lower())
+        for theme in run.themes:
+            for keyword in theme.keywords:  # each still said in the theme by another story
+                # in any form ("license condition" in "license conditions", "story" in "stories")
+                pattern = r"\b" + r"\W+".join(re.escape(w.removesuffix("y")) + r"\w*"
+                                               for w in keyword.lower().split()) + r"\b"
+                assert any(re.search(pattern, text) for text in others[theme.id]), keyword
+        assert not list(get_storage_folder(app, "themes").glob(f"run-{run_id}*"))
+
+
+def get_storage_folder(app, key: str):
+    from storyhub.storage import get_storage
+
+    with app.app_context():
+        return get_storage().path(key)
 
 
 def test_board_says_which_stories_gave_no_passage_and_why(app, client, auth, ids):
@@ -200,9 +296,9 @@ def test_edits_persist_and_survive_a_re_run(app, client, auth, ids):
     # Rename and describe, through the page.
     client.post(f"/themes/runs/{run_id}/themes/{housing.id}/rename",
                 data={"label": "A safe place to live", "description": "Housing after prison"})
-    # Merge work into drugs (a facilitator's choice).
+    # Merge work into drugs (a facilitator's choice, confirmed).
     client.post(f"/themes/runs/{run_id}/themes/{drugs.id}/merge",
-                data={"sources": str(work.id)})
+                data={"sources": str(work.id), "confirm": "yes"})
     client.post(f"/themes/runs/{run_id}/themes/{drugs.id}/rename",
                 data={"label": "Work and recovery", "description": ""})
     # Split the officer theme in two.

@@ -188,8 +188,8 @@ def test_failure_is_retried_then_reported_and_retry_button_works(app, client, au
     outcomes = []
     with app.app_context():
         for _ in range(3):
-            outcomes.append(service.run_transcription_job(job_id))
-        assert service.run_transcription_job(job_id) == "skipped"
+            outcomes.append(jobs.run_job(job_id))
+        assert jobs.run_job(job_id) == "skipped"
     assert outcomes == ["failed", "failed", "failed"]
     job = job_of(app, story_id)
     assert job.status is JobStatus.FAILED and job.attempts == 3
@@ -201,7 +201,7 @@ def test_failure_is_retried_then_reported_and_retry_button_works(app, client, au
     response = client.post(f"/stories/{story_id}/transcribe", follow_redirects=True)
     assert "Transcription queued" in response.get_data(as_text=True)
     with app.app_context():
-        assert service.run_transcription_job(job_id) == "done"
+        assert jobs.run_job(job_id) == "done"
     assert wer(JFK_REFERENCE, transcript_text(app, story_id)) <= 0.05
 
 
@@ -227,7 +227,7 @@ class TestProgress:
         jobs.job_heartbeat.connect(stored)
         try:
             with app.app_context():
-                assert service.run_transcription_job(job_id) == "done"
+                assert jobs.run_job(job_id) == "done"
         finally:
             jobs.job_heartbeat.disconnect(stored)
             engine.dispose()
@@ -242,7 +242,7 @@ def test_stereo_voices_become_two_speakers(app, make_user, tmp_path):
     reporter = make_user(Role.REPORTER)
     story_id = add_story(app, reporter, stereo_dialogue(tmp_path), "dialogue")
     with app.app_context():
-        assert service.run_transcription_job(job_of(app, story_id).id) == "done"
+        assert jobs.run_job(job_of(app, story_id).id) == "done"
         transcript = service.get_transcript(db.session.get(Story, story_id))
         by_speaker = {}
         for seg in transcript.segments:
@@ -256,7 +256,7 @@ def test_editor_edits_keep_timestamps_and_review(app, client, auth, tmp_path):
     reporter = auth.login_as(Role.REPORTER)
     story_id = add_story(app, reporter, jfk(tmp_path))
     with app.app_context():
-        assert service.run_transcription_job(job_of(app, story_id).id) == "done"
+        assert jobs.run_job(job_of(app, story_id).id) == "done"
         transcript = service.get_transcript(db.session.get(Story, story_id))
         segment = transcript.segments[0]
         before = [(w.text, w.start, w.end) for w in segment.words]
@@ -317,7 +317,7 @@ def test_withdrawn_consent_stops_a_queued_job(app, make_user, tmp_path):
     with app.app_context():
         db.session.get(Story, story_id).consent.withdrawn_at = utcnow()
         db.session.commit()
-        assert service.run_transcription_job(job_of(app, story_id).id) == "refused"
+        assert jobs.run_job(job_of(app, story_id).id) == "refused"
         assert db.session.scalar(select(func.count(Transcript.id))) == 0
     job = job_of(app, story_id)
     assert job.status is JobStatus.FAILED and "withdrew their consent" in job.error
@@ -361,7 +361,7 @@ class TestOpenAIWhisperEngine:
         reporter = make_user(Role.REPORTER)
         story_id = add_story(app, reporter, jfk(tmp_path))
         with app.app_context():
-            assert service.run_transcription_job(job_of(app, story_id).id) == "done"
+            assert jobs.run_job(job_of(app, story_id).id) == "done"
             transcript = service.get_transcript(db.session.get(Story, story_id))
             assert transcript.engine == "openai-whisper"
             words = [w for seg in transcript.segments for w in seg.words]
@@ -378,7 +378,7 @@ def test_withdrawing_consent_stops_the_queued_job_and_playback(app, client, auth
     job = job_of(app, story_id)
     assert job.status is JobStatus.FAILED and "withdrew" in job.error
     with app.app_context():
-        assert service.run_transcription_job(job.id) == "skipped"
+        assert jobs.run_job(job.id) == "skipped"
         state = state_of(db.session.get(Story, story_id))
         assert state.status is StoryStatus.FAILED and "withdrew" in state.error
         assert not state.can_retry, "no Retry: consent no longer covers transcription"

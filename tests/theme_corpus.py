@@ -29,7 +29,7 @@ from storyhub.extensions import db
 from storyhub.jobs.models import Job, JobStatus
 from storyhub.stories import service as stories
 from storyhub.stories.consent import Scope
-from storyhub.transcripts import channels
+from storyhub.transcripts import engine_audio
 from storyhub.transcripts.coverage import NOT_CHECKED
 from storyhub.transcripts.engines import (
     EngineSettings,
@@ -38,7 +38,7 @@ from storyhub.transcripts.engines import (
     WordResult,
     get_engine,
 )
-from storyhub.transcripts.service import _build_transcript
+from storyhub.transcripts.service import build_transcript
 
 from .speech import espeak
 
@@ -154,9 +154,10 @@ BIG_THEME_OF = {s.key: s.theme for s in BIG_CORPUS}
 
 
 def transcribe(audio: Path) -> list[SegmentResult]:
-    """Transcribe `audio` with the real engine and the default settings."""
-    engine = get_engine(EngineSettings.from_config(DEFAULTS))
-    return engine.transcribe(channels.decode(audio), "en", lambda _t: None).segments
+    """Transcribe `audio` with the real engine and the default settings (tiny.en, as the
+    stored transcripts were made)."""
+    engine = get_engine(EngineSettings.from_config({**DEFAULTS, "WHISPER_MODEL": "tiny.en"}))
+    return engine.transcribe(engine_audio.decode(audio), "en", lambda _t: None).segments
 
 
 def transcribe_corpus(folder: Path, corpus: list[CorpusStory] = CORPUS) -> dict[str, Spoken]:
@@ -203,13 +204,16 @@ def seed_stories(app, corpus: dict[str, Spoken], user_id: int, keys=None, scopes
             story = stories.create_story(
                 stories.NewStory(f"Story {key}", item.story.role, "snapshot", date.today()),
                 stories.NewConsent(set(chosen), "spoken", date.today(), 0.0), item.audio, actor)
-            transcript = _build_transcript(story, Transcription(item.segments, NOT_CHECKED), 1.0)
+            transcript = build_transcript(story, Transcription(item.segments, NOT_CHECKED), 1.0)
             # The transcript is the session's real transcription of this audio, so the job
             # the upload queued is done already.
             for job in db.session.scalars(select(Job).where(Job.story_id == story.id)):
                 job.status, job.progress = JobStatus.DONE, 100.0
-            if reviewed:
+            if reviewed:  # the reporter listened, checking each word the model was unsure of
                 transcript.reviewed_at = utcnow()
+                for segment in transcript.segments:
+                    for word in segment.words:
+                        word.checked = True
             db.session.add(transcript)
             db.session.commit()
             ids[key] = story.id

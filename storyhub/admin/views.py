@@ -10,14 +10,15 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user
 from sqlalchemy import Select, select
 
-from .. import audit
+from .. import audit, policy
 from ..accounts import service
-from ..accounts.auth import role_required
 from ..accounts.forms import NewUserForm, ResetPasswordForm, SiteForm, SiteTermsForm, UserForm
-from ..accounts.models import Role, Site, User
+from ..accounts.models import Site, User
 from ..audit import AuditEvent
 from ..extensions import db
+from ..library.models import LibraryEntry
 from ..security import number_arg
+from ..web import allowed
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 
@@ -35,14 +36,14 @@ def _get_user(user_id: int) -> User:
 
 
 @bp.route("/users")
-@role_required(Role.ADMIN)
+@allowed(policy.Work.ADMINISTER)
 def users():
     people = db.session.scalars(select(User).order_by(User.enabled.desc(), User.username)).all()
     return render_template("admin/users.html", users=people)
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
-@role_required(Role.ADMIN)
+@allowed(policy.Work.ADMINISTER)
 def new_user():
     form = NewUserForm()
     _site_choices(form)
@@ -63,7 +64,7 @@ def new_user():
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
-@role_required(Role.ADMIN)
+@allowed(policy.Work.ADMINISTER)
 def edit_user(user_id: int):
     user = _get_user(user_id)
     form = UserForm(obj=user) if request.method == "GET" else UserForm()
@@ -88,7 +89,7 @@ def edit_user(user_id: int):
 
 
 @bp.route("/users/<int:user_id>/password", methods=["POST"])
-@role_required(Role.ADMIN)
+@allowed(policy.Work.ADMINISTER)
 def reset_password(user_id: int):
     user = _get_user(user_id)
     form = ResetPasswordForm()
@@ -111,6 +112,91 @@ def reset_password(user_id: int):
 
 
 AUDIT_PAGE = 50
+# What each audited action is, in words; the log and its filter show the code beside it (the
+# CSV keeps the code). An action not named here shows its code alone.
+ACTION_LABELS = {
+    "audit.export": "Downloaded the audit log",
+    "consent.change": "Changed or renewed consent",
+    "consent.withdraw": "Withdrew consent",
+    "demo.load": "Loaded the demo",
+    "library.approve": "Approved a story for the staff library",
+    "library.play": "Listened to a story in the staff library",
+    "library.publish_themes": "Published themes to the staff library",
+    "library.read": "Read a story in the staff library",
+    "library.retire": "Retired a story from the staff library",
+    "library.save": "Saved a story's library summary",
+    "login": "Signed in",
+    "login.disabled": "Tried to sign in to a disabled account",
+    "login.failed": "Signed in with a wrong password",
+    "pack.download": "Downloaded a workshop pack",
+    "pack.download_refused": "Was refused a workshop pack download",
+    "pack.generate": "Generated a workshop pack",
+    "password.change": "Changed their own password",
+    "password.reset": "Reset someone's password",
+    "quote.play": "Played a quote's clip",
+    "retention.erase": "Erased a story whose consent lapsed",
+    "retention.original_deleted": "Deleted an original upload after review",
+    "site.create": "Added a site",
+    "site.terms": "Changed a site's local names and places",
+    "story.create": "Added a story",
+    "story.erase": "Erased a story",
+    "story.erase_requested": "Asked for a story to be erased",
+    "story.play": "Listened to a story",
+    "story.rename": "Changed a story's title",
+    "story.view": "Opened a story's page",
+    "subject_access.export": "Downloaded a subject access export",
+    "themes.hide": "Hid or showed a theme",
+    "themes.merge": "Merged two themes",
+    "themes.move": "Moved a passage to another theme",
+    "themes.pin": "Pinned or unpinned a quote",
+    "themes.rename": "Renamed or described a theme",
+    "themes.retry": "Ran a failed theme run again",
+    "themes.run": "Started a theme run",
+    "themes.split": "Split a theme",
+    "themes.undo": "Undid a theme change",
+    "themes.view_board": "Opened a theme board",
+    "themes.view_map": "Opened a theme map",
+    "themes.view_run": "Opened a theme run",
+    "themes.view_theme": "Opened a theme",
+    "transcript.confirm_words": "Confirmed unsure words",
+    "transcript.edit": "Corrected a transcript",
+    "transcript.edit_refused": "Was refused a transcript edit",
+    "transcript.export": "Downloaded a transcript",
+    "transcript.read": "Opened a transcript",
+    "transcript.redact": "Redacted words",
+    "transcript.redaction_rejected": "Said suggested words are not personal",
+    "transcript.review": "Marked a transcript reviewed",
+    "transcript.speakers": "Named the speakers",
+    "transcript.unredact": "Showed redacted words again",
+    "transcription.start": "Started transcription",
+    "user.create": "Created an account",
+    "user.update": "Changed an account",
+    "workshop.action_add": "Recorded an agreed action",
+    "workshop.action_delete": "Deleted an agreed action",
+    "workshop.action_edit": "Changed an agreed action",
+    "workshop.create": "Created a workshop",
+    "workshop.delete": "Deleted a workshop",
+    "workshop.edit": "Changed a workshop",
+    "workshop.view": "Opened a workshop",
+    "workshop.view_feedback": "Opened a “You said, we did” sheet",
+    "workshop.view_quotes": "Opened a workshop's quotes",
+}
+
+
+def action_label(action: str) -> str:
+    """An audited action as the log shows it: what it is, and its code."""
+    label = ACTION_LABELS.get(action)
+    return f"{label} ({action})" if label else action
+
+
+def _story_arg() -> int | None:
+    """The story filter: a story number, or the library code staff know it by (LS-…)."""
+    raw = (request.args.get("story") or "").strip()
+    if raw.upper().startswith("LS-"):
+        found = db.session.scalar(select(LibraryEntry.story_id).where(
+            LibraryEntry.code == raw.upper()))
+        return found if found is not None else -1
+    return number_arg("story")
 
 
 def _audit_filters() -> tuple[Select, dict[str, str]]:
@@ -123,7 +209,7 @@ def _audit_filters() -> tuple[Select, dict[str, str]]:
         query = query.where(AuditEvent.actor_id == (user_id or -1))
     if args["action"]:
         query = query.where(AuditEvent.action.startswith(args["action"]))
-    story_id = number_arg("story")
+    story_id = _story_arg()
     if story_id is not None:
         query = query.where(AuditEvent.target_type == "story", AuditEvent.target_id == story_id)
     if args["ip"]:
@@ -142,7 +228,7 @@ def _audit_filters() -> tuple[Select, dict[str, str]]:
 
 
 @bp.route("/audit")
-@role_required(Role.ADMIN)
+@allowed(policy.Work.ADMINISTER)
 def audit_log():
     """Who did what, when and from where; filtered by person, action, story and dates."""
     query, args = _audit_filters()
@@ -150,15 +236,28 @@ def audit_log():
     events = db.paginate(query.order_by(AuditEvent.id.desc()), page=page,
                          per_page=AUDIT_PAGE, error_out=False)
     names = {row.id: row.username for row in db.session.execute(select(User.id, User.username))}
-    actions = list(db.session.scalars(select(AuditEvent.action).distinct().order_by(
-        AuditEvent.action)))
+    actions = [(action, action_label(action)) for action in db.session.scalars(
+        select(AuditEvent.action).distinct().order_by(AuditEvent.action))]
+    stories = {e.target_id for e in events.items if e.target_type == "story"}
+    codes = dict(db.session.execute(select(LibraryEntry.story_id, LibraryEntry.code).where(
+        LibraryEntry.story_id.in_(stories))).all()) if stories else {}
     kept = {key: value for key, value in args.items() if value}
     return render_template("admin/audit.html", events=events, names=names, args=args,
-                           actions=actions, kept=kept)
+                           actions=actions, kept=kept, codes=codes,
+                           label=lambda action: ACTION_LABELS.get(action, ""))
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(text: str) -> str:
+    """Return `text` so a spreadsheet shows it as text, never runs it as a formula."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 @bp.route("/audit.csv")
-@role_required(Role.ADMIN)
+@allowed(policy.Work.ADMINISTER)
 def audit_csv():
     """The filtered audit log as CSV, for a data-governance review."""
     query, _args = _audit_filters()
@@ -167,9 +266,9 @@ def audit_csv():
     writer = csv.writer(out)
     writer.writerow(["when_utc", "who", "action", "target_type", "target_id", "detail", "ip"])
     for e in db.session.scalars(query.order_by(AuditEvent.id)):
-        writer.writerow([e.at.isoformat(timespec="seconds"), names.get(e.actor_id, ""),
-                         e.action, e.target_type or "", e.target_id or "", e.detail or "",
-                         e.ip or ""])
+        writer.writerow([e.at.isoformat(timespec="seconds"), *map(csv_cell, (
+            names.get(e.actor_id, ""), e.action, e.target_type or "")), e.target_id or "",
+            csv_cell(e.detail or ""), csv_cell(e.ip or "")])
     audit.record("audit.export", current_user.id)
     db.session.commit()
     response = Response(out.getvalue(), mimetype="text/csv")
@@ -179,7 +278,7 @@ def audit_csv():
 
 
 @bp.route("/sites", methods=["GET", "POST"])
-@role_required(Role.ADMIN)
+@allowed(policy.Work.ADMINISTER)
 def sites():
     form = SiteForm()
     if form.validate_on_submit():
@@ -200,7 +299,7 @@ def sites():
 
 
 @bp.route("/sites/<int:site_id>/terms", methods=["POST"])
-@role_required(Role.ADMIN)
+@allowed(policy.Work.ADMINISTER)
 def site_terms(site_id: int):
     site = db.session.get(Site, site_id)
     if site is None:

@@ -57,6 +57,10 @@ class DemoStory:
     audio: Path
     # What the demo facilitator wrote for staff; a story without one is left to curate.
     library_summary: str = ""
+    # What the storyteller says (the reporter heard it, and checks the transcript against it),
+    # and the personal details in it the reporter knows to redact (names, places).
+    said: str = ""
+    personal: tuple[str, ...] = ()
 
     @property
     def recorded_on(self) -> date:
@@ -66,6 +70,11 @@ class DemoStory:
 @cache
 def _data() -> dict:
     return json.loads((HERE / "stories.json").read_text(encoding="utf-8"))
+
+
+def theme_names() -> dict[str, str]:
+    """Return the name the demo facilitator gives a theme, by the tag its stories share most."""
+    return _data()["theme_names"]
 
 
 def site() -> dict:
@@ -82,7 +91,9 @@ def stories(limit: int | None = None) -> list[DemoStory]:
                        recorded_days_ago=int(row["recorded_days_ago"]),
                        consent=frozenset(Scope(s) for s in row["consent"]),
                        audio=AUDIO / row["audio"],
-                       library_summary=row.get("library_summary", ""))
+                       library_summary=row.get("library_summary", ""),
+                       said=row.get("text") or " ".join(turn for _who, turn in row["turns"]),
+                       personal=tuple(row.get("personal", ())))
              for row in _data()["stories"]]
     return found if limit is None else found[:limit]
 

@@ -16,9 +16,11 @@ from __future__ import annotations
 import importlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from difflib import SequenceMatcher
 from typing import Any
 
 from sqlalchemy import func, select
@@ -29,14 +31,19 @@ from ..accounts.models import Role, Site, User
 from ..extensions import db
 from ..jobs import runner as jobs
 from ..jobs.models import ACTIVE, Job, JobStatus
+from ..library import publishing
 from ..library import service as library
 from ..library.models import CurationState
+from ..media.audio import format_duration
 from ..redaction import service as redaction
 from ..stories import service as stories
-from ..stories.audio import format_duration
 from ..stories.models import Recording, Story, StorytellerRole
+from ..themes import editing as theme_editing
 from ..themes import service as themes
+from ..themes.models import ThemePassage, ThemeRun
 from ..transcripts import service as transcripts
+from ..transcripts import unsure
+from ..transcripts.text import is_unsure
 from . import content
 from .content import ACCOUNTS, DemoAccount
 
@@ -205,17 +212,74 @@ def _transcribe(ids: list[int], echo: Echo) -> None:
              f"{time.perf_counter() - started:.1f} s")
 
 
-def _review(ids: list[int]) -> int:
-    """Redact what StoryHub suggests and mark each transcript reviewed, as the reporter who
-    gathered the story would; make the muted copies others hear. Return how many reviewed."""
+def _plain(word: str) -> str:
+    return "".join(ch for ch in word.lower() if ch.isalnum())
+
+
+def _check_words(story: Story, reporter: User, said: str) -> tuple[int, int]:
+    """Check the transcript against what the storyteller said, as the reporter does while
+    listening: confirm each word the recogniser was unsure of that it heard right, and put
+    what was said in place of whatever it heard wrong. Return (confirmed, corrected)."""
+    transcript = transcripts.get_transcript(story)
+    if transcript is None:
+        return 0, 0
+    heard = [w for segment in transcript.segments for w in segment.words]
+    spoken = said.split()
+    matcher = SequenceMatcher(a=[_plain(w.text) for w in heard], b=[_plain(t) for t in spoken],
+                              autojunk=False)
+    confirm: list[int] = []
+    corrections: list[tuple[int, str]] = []
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        if op == "equal":
+            confirm += [w.id for w in heard[a0:a1] if is_unsure(w)]
+        elif a1 > a0:  # heard wrong (or heard what was not said): what was said goes in its place
+            corrections.append((heard[a0].id, " ".join(spoken[b0:b1])))
+            corrections += [(w.id, "") for w in heard[a0 + 1:a1]]
+        elif a0 > 0:  # said but not heard at all: it follows the word before
+            before = heard[a0 - 1]
+            corrections.append((before.id, " ".join([spoken[b0 - 1], *spoken[b0:b1]])))
+    if confirm:
+        unsure.confirm_words(story, confirm, reporter)
+    for word_id, text in reversed(corrections):  # from the end: earlier words stay put
+        try:
+            unsure.correct_word(story, word_id, text, reporter)
+        except (LookupError, transcripts.TranscriptError):
+            continue  # a passage's only word, say: left as heard
+    return len(confirm), len(corrections)
+
+
+def _decide_redactions(story: Story, reporter: User, personal: tuple[str, ...]) -> None:
+    """Redact the personal details the reporter knows the story holds, and say the rest of
+    StoryHub's suggestions are not personal (as the reporter would, one by one)."""
+    known = {_plain(word) for phrase in personal for word in phrase.split()}
+    found = redaction.offers(story, reporter)
+    taken = [o.value for o in found if {_plain(w) for w in o.suggestion.text.split()} & known]
+    if taken:
+        redaction.accept(story, reporter, taken)
+    kept = [o.value for o in found if o.value not in taken]
+    if kept:
+        redaction.reject(story, reporter, kept)
+    for phrase in personal:  # what StoryHub did not suggest, the reporter redacts by hand
+        for part in phrase.split():
+            try:
+                redaction.redact_phrase(story, reporter, part, "[PLACE]" if phrase in
+                                        content.site()["local_terms"] else "[NAME]")
+            except transcripts.TranscriptError:
+                continue  # not in the transcript (misheard, or redacted already)
+
+
+def _review(chosen: list[content.DemoStory], ids: list[int]) -> int:
+    """Check the words the recogniser was unsure of, redact the personal details and mark each
+    transcript reviewed, as the reporter who gathered the story would; make the muted copies
+    others hear. Return how many were reviewed."""
     reporter = _user(Role.REPORTER)
     reviewed = 0
-    for story_id in ids:
+    for item, story_id in zip(chosen, ids, strict=True):
         story = db.session.get_one(Story, story_id)
         transcript = transcripts.get_transcript(story)
         if transcript is not None and transcript.reviewed_at is None:
-            redaction.accept(story, reporter,
-                             [offer.value for offer in redaction.offers(story, reporter)])
+            _check_words(story, reporter, item.said)
+            _decide_redactions(story, reporter, item.personal)
             transcripts.mark_reviewed(story, reporter)
             reviewed += 1
     db.session.commit()
@@ -246,6 +310,40 @@ def _theme_run(ids: list[int], facilitator_id: int) -> int:
         raise DemoFailed("The theme run could not be started.")
     settle(job_id, "The theme run")
     return run_id
+
+
+def _name_and_publish(chosen: list[content.DemoStory], ids: list[int], run_id: int,
+                      facilitator_id: int) -> int:
+    """Name each shown theme as the facilitator would, by what its stories are about (the tag
+    they share most), and publish the run to the staff library. Return how many themes."""
+    facilitator = db.session.get_one(User, facilitator_id)
+    run = db.session.get_one(ThemeRun, run_id)
+    if run.published_at is not None:
+        return len(publishing.to_publish(run))
+    tags = {story_id: item.tags for item, story_id in zip(chosen, ids, strict=True)}
+    names = content.theme_names()
+    taken: set[str] = set()
+    for theme in publishing.to_publish(run):
+        counts = Counter(tag for row in db.session.scalars(select(ThemePassage).where(
+            ThemePassage.theme_id == theme.id)) for tag in tags.get(row.story_id, ()))
+        # The tag most of its passages share, in the order they were first seen on a tie.
+        for tag, _count in counts.most_common():
+            name = names.get(tag)
+            if name and name not in taken:
+                taken.add(name)
+                theme_editing.rename(run, theme.id, name, theme.description or "",
+                                     facilitator_id)
+                break
+        else:  # the themes before took its stories' subjects: keep it off the staff library
+            theme_editing.set_hidden(run, theme.id, True, facilitator_id)
+    db.session.flush()
+    try:
+        publishing.publish(run.id, facilitator)
+    except publishing.PublishError as exc:
+        raise DemoFailed(f"The themes could not be published to the staff library: {exc}") \
+            from exc
+    db.session.commit()
+    return len(publishing.to_publish(run))
 
 
 def _curate(chosen: list[content.DemoStory], ids: list[int], facilitator_id: int,
@@ -287,6 +385,14 @@ def _pack(result: DemoResult, facilitator_id: int, site_name: str) -> None:
             title="Conversations for Change: what helps people on probation",
             held_on=date.today() + timedelta(days=14), place=f"{site_name}, meeting room 2",
             audience="mixed", facilitators="Dee (demo facilitator) with a peer mentor")
+        # The facilitator takes out a quote whose unsure words the reporter could not check
+        # (StoryHub chose those last); the pack prints only words a person has looked at.
+        checked = packs.check(workshop, db.session.get(User, facilitator_id))
+        for theme in workshop.themes:
+            for quote in list(theme.quotes):
+                if checked.quote_kinds.get(quote.id) == "unsure":
+                    theme.quotes.remove(quote)
+        db.session.flush()
     result.workshop_id = workshop.id
     try:
         result.pack, _new = packs.generate_pack(workshop.id, facilitator_id)
@@ -320,13 +426,16 @@ def load(limit: int | None = None, echo: Echo = print) -> DemoResult:
     echo("Transcribing them with the speech model (the first one loads the model)…")
     _transcribe(ids, echo)
     lap("transcription")
-    reviewed = _review(ids)
+    reviewed = _review(chosen, ids)
     echo(f"Marked {reviewed} transcripts reviewed, as the reporter would after checking them.")
     echo("Finding themes across the stories…")
     facilitator_id = _user(Role.FACILITATOR).id
     run_id = _theme_run(ids, facilitator_id)
     lap("themes")
     result = DemoResult(made, ids, added, run_id, timings=timings)
+    named = _name_and_publish(chosen, ids, run_id, facilitator_id)
+    echo(f"Named the {named} themes as the facilitator would, and published them to the staff "
+         "library.")
     _curate(chosen, ids, facilitator_id, result)
     echo(f"The staff library holds {result.in_library} of the stories, summarised and approved "
          f"as the facilitator would; {result.to_curate} left for the facilitator to curate.")

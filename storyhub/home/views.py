@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask_login import current_user
 
+from .. import signals
 from ..accounts.auth import any_signed_in
 from ..accounts.models import Role
 
 bp = Blueprint("home", __name__, template_folder="templates")
+FEEDBACK = 5  # "You said, we did" sheets a staff member's home page lists, latest first
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ NEXT_STEPS: dict[Role, list[NextStep]] = {
                  "agreed."),
         NextStep("library.index", "Story library",
                  "Read the stories approved for staff, as staff see them."),
+        NextStep("evaluation.index", "Exports for evaluators",
+                 "A theme run's codes and redacted transcripts for NVivo, MAXQDA, ATLAS.ti or "
+                 "QualCoder, or as a spreadsheet."),
     ],
     Role.STAFF: [
         NextStep("library.index", "Story library",
@@ -50,6 +55,8 @@ NEXT_STEPS: dict[Role, list[NextStep]] = {
         NextStep("admin.sites", "Sites", "The offices and projects where stories are gathered."),
         NextStep("admin.audit_log", "Audit log", "See who did what, and when."),
         NextStep("stories.index", "Stories", "Oversee the stories held and their consent."),
+        NextStep("evaluation.index", "Exports for evaluators",
+                 "A theme run's codes and redacted transcripts for evaluators' tools."),
     ],
 }
 
@@ -62,10 +69,14 @@ def index():
         for step in NEXT_STEPS.get(current_user.role, [])
         if step.endpoint in current_app.view_functions
     ]
-    # Staff come to find stories: the library's search box is on their home page.
-    search = (url_for("library.index") if current_user.role is Role.STAFF
+    # Staff come to find stories: the library's search box is on their home page, and what
+    # changed after the workshops ("You said, we did") below it.
+    staff = current_user.role is Role.STAFF
+    search = (url_for("library.index") if staff
               and "library.index" in current_app.view_functions else None)
-    return render_template("home/index.html", steps=steps, search=search)
+    sheets = ([sheet for _receiver, found in signals.feedback_sheets.send(None, limit=FEEDBACK)
+               for sheet in found or []][:FEEDBACK] if staff else [])
+    return render_template("home/index.html", steps=steps, search=search, sheets=sheets)
 
 
 @bp.route("/healthz")

@@ -12,8 +12,10 @@ import sys
 import threading
 
 from celery import Celery, Task, shared_task
-from celery.signals import worker_ready, worker_shutting_down
+from celery.signals import worker_process_init, worker_ready, worker_shutting_down
 from flask import Flask, current_app
+
+from ..extensions import db
 
 logger = logging.getLogger(__name__)
 QUEUES = ("default", "transcribe", "analysis")
@@ -91,6 +93,14 @@ def init_app(app: Flask) -> Celery:
     )
     celery.set_default()
     app.extensions["celery"] = celery
+
+    @worker_process_init.connect(weak=False)
+    def _own_connections(**_kwargs):
+        # A pool process forked from the worker must not use its parent's pooled database
+        # connections (the schema check's, the reaper's): two processes on one PostgreSQL
+        # socket break each other's queries. Forget them without closing the parent's.
+        with app.app_context():
+            db.engine.dispose(close=False)
 
     @worker_ready.connect(weak=False)
     def _start_reaper(**_kwargs):

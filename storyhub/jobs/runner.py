@@ -7,11 +7,8 @@ claim's number (`claims`), so once the reaper has taken a job back from a silent
 worker can no longer heartbeat, finish, fail or publish anything for it. Leases are measured by
 the database's clock, so hosts whose clocks disagree cannot steal each other's live jobs.
 
-A handler's three steps:
-- `prepare(job)` reads what the work needs in a short transaction (and may refuse: JobRefused);
-- `work(prepared, report)` does the long part with no transaction open, reporting progress;
-- `publish(job, prepared, result)` writes the results, in the same transaction that marks the
-  job done, after the runner checked that this worker still holds it.
+A handler (handler.py's `JobHandler`, which says what each step is for) prepares in a short
+transaction, works with none open, and publishes in the transaction that marks the job done.
 """
 
 from __future__ import annotations
@@ -22,7 +19,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from blinker import Namespace
 from flask import Flask, current_app
@@ -31,11 +28,11 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from .clock import clock
+from .handler import AnyHandler, Report
 from .models import ACTIVE, Job, JobStatus
 
 logger = logging.getLogger(__name__)
 _AFTER_COMMIT = "storyhub_publish_jobs"
-Report = Callable[[float], None]
 
 _signals = Namespace()
 #: Sent after a job's new state is committed: sender is the job's kind; job_id, status.
@@ -80,26 +77,10 @@ class JobConflict(Exception):
         self.job = job
 
 
-class Handler(Protocol):
-    kind: str
-    queue: str
-    #: What the person who started the job reads if it fails for a reason they cannot fix.
-    failure_message: str
-
-    def prepare(self, job: Job) -> Any: ...
-
-    def work(self, prepared: Any, report: Report) -> Any: ...
-
-    def publish(self, job: Job, prepared: Any, result: Any) -> None: ...
-
-    def discard(self, prepared: Any) -> None:
-        """Remove what `work` made aside, when its results will not be published."""
+_handlers: dict[str, AnyHandler] = {}
 
 
-_handlers: dict[str, Handler] = {}
-
-
-def register(handler: Handler) -> None:
+def register(handler: AnyHandler) -> None:
     """Run jobs of `handler.kind` with `handler` (features call this as they are imported)."""
     _handlers[handler.kind] = handler
 
@@ -127,7 +108,7 @@ def schedule_periodic() -> int:
     return queued
 
 
-def handler_for(kind: str) -> Handler:
+def handler_for(kind: str) -> AnyHandler:
     return _handlers[kind]
 
 
@@ -383,13 +364,10 @@ def run_with_heartbeat(app: Flask, lease: Lease, work: Callable[[Report], Any]) 
     return result
 
 
-def _handler_after_commit(handler: Any, prepared: Any) -> None:
-    """Run a handler's optional `after_commit` (best effort: the job is done whatever it does)."""
-    after = getattr(handler, "after_commit", None)
-    if after is None:
-        return
+def _handler_after_commit(handler: AnyHandler, prepared: Any) -> None:
+    """Run the handler's `after_commit` (best effort: the job is done whatever it does)."""
     try:
-        after(prepared)
+        handler.after_commit(prepared)
     except Exception:
         logger.exception("After-commit step of a %s job failed", handler.kind)
 

@@ -12,9 +12,12 @@ from ..extensions import db
 @with_schema
 def rebuild_search_command() -> None:
     """Rebuild the staff library's full-text index (after a restore, or if in doubt)."""
+    from . import search
     from .service import rebuild_search
 
     count = rebuild_search()
+    # The old rows' words would otherwise stay in the index's files as deleted entries.
+    search.compact()
     db.session.commit()
     click.echo(f"Search index rebuilt: {count} {'story' if count == 1 else 'stories'} in the "
                "staff library.")

@@ -36,6 +36,11 @@ class FindForm(FlaskForm):
                                            SelectChoice("words", "Exact words")],
                      default="meaning",
                      validators=[Optional()])
+    # Exact words: stories with all the words (and "quoted phrases"), or, asked for from the
+    # results, any of them. Not a field on the form: a new search asks for all again.
+    match = RadioField("Stories with", choices=[SelectChoice("all", "All the words"),
+                                                SelectChoice("any", "Any of the words")],
+                       default="all", validators=[Optional()])
     theme = SelectField("Theme", coerce=_int_or_none, validators=[Optional()])
     role = SelectField("Told by", validators=[Optional()], choices=[
         SelectChoice("", "Anyone"), *(SelectChoice(r.value, r.label) for r in StorytellerRole)])

@@ -1,4 +1,4 @@
-"""A story's place in the staff library: its curation, summary and highlights."""
+"""A story's place in the staff library (curation, summary, highlights); the themes staff see."""
 
 from __future__ import annotations
 
@@ -59,3 +59,33 @@ class LibraryEntry(Model):
 
     story: Mapped[Story] = relationship()
     curated_by: Mapped[User | None] = relationship()
+
+
+class PublishedTheme(Model):
+    """A theme as staff see it: its name when a facilitator published its run.
+
+    Kept apart from the run's themes, so the facilitator's later edits (names, merges, hidden
+    themes, moved passages) reach staff only when they publish again.
+    """
+
+    __tablename__ = "library_themes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("theme_runs.id", ondelete="CASCADE"),
+                                        index=True)
+    # The run's theme it was published from (gone if the facilitator merged it away since).
+    theme_id: Mapped[int | None] = mapped_column(ForeignKey("themes.id", ondelete="SET NULL"))
+    position: Mapped[int]
+    name: Mapped[str] = mapped_column(String(120))
+
+
+class PublishedThemeStory(Model):
+    """A story in a published theme, with how many of its passages were there."""
+
+    __tablename__ = "library_theme_stories"
+
+    theme_id: Mapped[int] = mapped_column(ForeignKey("library_themes.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"),
+                                          primary_key=True, index=True)
+    passages: Mapped[int]

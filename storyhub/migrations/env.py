@@ -3,6 +3,8 @@ import logging
 from alembic import context
 from flask import current_app
 
+from storyhub.database import include_name
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -86,21 +88,39 @@ def run_migrations_online():
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
     # Full-text index tables are made in SQL by their migration, not by models.
-    from storyhub.database import include_name
-
     conf_args.setdefault("include_name", include_name)
 
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            **conf_args
-        )
+        # SQLite alters a table in "batch" mode: copy it, drop it, rename the copy. With
+        # foreign keys on, its DROP TABLE first deletes every row, and ON DELETE CASCADE takes
+        # the rows that refer to them (dropping stories.status in 0006 erased every consent,
+        # recording and transcript). So they are off while migrating, as Alembic advises
+        # (outside a transaction, or SQLite ignores it), and checked and back on after.
+        sqlite = connection.dialect.name == 'sqlite'
+        if sqlite:
+            connection.exec_driver_sql('PRAGMA foreign_keys=OFF')
+            connection.commit()
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=get_metadata(),
+                **conf_args
+            )
 
-        with context.begin_transaction():
-            context.run_migrations()
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    broken = connection.exec_driver_sql('PRAGMA foreign_key_check').all()
+                    if broken:
+                        raise RuntimeError(
+                            f'The migration left {len(broken)} rows referring to rows that '
+                            f'are not there (first: {tuple(broken[0])}); nothing was changed.')
+        finally:
+            if sqlite:
+                connection.exec_driver_sql('PRAGMA foreign_keys=ON')
+                connection.commit()
 
 
 if context.is_offline_mode():

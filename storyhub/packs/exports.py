@@ -1,4 +1,5 @@
-"""A pack version as files: Markdown, HTML, PDF, quote cards, poster, and the ZIP with clips."""
+"""A pack version as files: Markdown, HTML, PDF (and large print), quote cards, posters, and
+the ZIP with clips."""
 
 from __future__ import annotations
 
@@ -16,15 +17,21 @@ from .models import WorkshopPack
 
 logger = logging.getLogger(__name__)
 
-# Each download: (piece rendered, file kind, media type).
+# Each download: (piece rendered, file kind, media type), in the order the ZIP holds them.
 FORMATS = {
     "md": ("pack", "md", "text/markdown; charset=utf-8"),
     "html": ("pack", "html", "text/html; charset=utf-8"),
     "pdf": ("pack", "pdf", "application/pdf"),
-    "cards": ("cards", "pdf", "application/pdf"),
-    "poster": ("poster", "pdf", "application/pdf"),
+    "pdf-large": ("pack-large", "pdf", "application/pdf"),
+    "cards": ("cards", "pdf", "application/pdf"),  # four A6 cards to an A4 sheet
+    "cards-a6": ("cards-a6", "pdf", "application/pdf"),
+    "cards-large": ("cards-large", "pdf", "application/pdf"),  # two A5 cards to an A4 sheet
+    "poster": ("poster", "pdf", "application/pdf"),  # every theme, A3 landscape
+    "posters": ("posters", "pdf", "application/pdf"),  # one A3 poster a theme
 }
-NAMES = {"pack": "pack", "cards": "quote-cards", "poster": "theme-board"}
+NAMES = {"pack": "pack", "pack-large": "pack-large-print", "cards": "quote-cards",
+         "cards-a6": "quote-cards-a6", "cards-large": "quote-cards-large-print",
+         "poster": "theme-board", "posters": "theme-posters"}
 
 
 @dataclass
@@ -44,8 +51,8 @@ def filename(pack: WorkshopPack, piece: str, kind: str) -> str:
 
 
 def markdown_of(pack: WorkshopPack, piece: str) -> str:
-    if piece == "pack":
-        return pack.markdown
+    if render.PIECES[piece].template == render.PIECES["pack"].template:
+        return pack.markdown  # as stored when the version was made
     return render.markdown_for(piece, pack.content, version=pack.version)
 
 
@@ -68,7 +75,7 @@ def clip_name(quote: dict) -> str:
 
 
 def write_zip(pack: WorkshopPack, actor, out: Path | BinaryIO) -> list[str]:
-    """Write the pack, its cards, poster and one clip per playable quote to a ZIP at `out`.
+    """Write every format of the pack and one clip per playable quote to a ZIP at `out`.
 
     A clip goes in only where the story's consent covers playing it in workshops now; returns
     the codes of the stories whose clips were left out because it no longer does.
@@ -78,7 +85,7 @@ def write_zip(pack: WorkshopPack, actor, out: Path | BinaryIO) -> list[str]:
     run = pack.workshop.run
     left_out: list[str] = []
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for fmt in ("md", "html", "pdf", "cards", "poster"):
+        for fmt in FORMATS:
             made = export(pack, fmt)
             archive.writestr(made.filename, made.data)
         for theme in pack.content["themes"]:

@@ -7,6 +7,7 @@ from wtforms import DateField, SelectField, StringField, SubmitField, TextAreaFi
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+from ..security import db_id
 from .models import ActionStatus, Audience
 
 
@@ -46,5 +47,4 @@ class ActionForm(FlaskForm):
 
     @property
     def theme_id(self) -> int | None:
-        value = self.workshop_theme_id.data or ""
-        return int(value) if value.isdigit() else None
+        return db_id(self.workshop_theme_id.data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
@@ -120,6 +120,9 @@ class WorkshopQuote(Model):
     start: Mapped[float]
     end: Mapped[float]
     text: Mapped[str] = mapped_column(Text)
+    # The facilitator chose to print it although words in it the recogniser was unsure of
+    # have not been checked (see packs.service.fault).
+    keep_unsure: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     workshop_theme: Mapped[WorkshopTheme] = relationship(back_populates="quotes")
 

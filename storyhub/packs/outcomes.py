@@ -9,13 +9,20 @@ from __future__ import annotations
 import logging
 from datetime import date
 
+from flask import url_for
 from sqlalchemy import select
 
-from .. import audit, signals
+from .. import audit, policy, signals
 from ..extensions import db
-from ..stories.consent import Scope
 from ..stories.models import Story
-from .models import ActionStatus, AgreedAction, Workshop, WorkshopPack, WorkshopQuote
+from .models import (
+    ActionStatus,
+    AgreedAction,
+    Workshop,
+    WorkshopPack,
+    WorkshopQuote,
+    WorkshopTheme,
+)
 from .service import gathering_of, quote_problem, story_code, workshop_details
 
 logger = logging.getLogger(__name__)
@@ -117,11 +124,30 @@ def feedback_content(workshop: Workshop, actor=None) -> dict:
                               if a.workshop_theme_id is None]}
 
 
+@signals.feedback_sheets.connect
+def feedback_sheets(_sender=None, limit: int = 10, **_kwargs) -> list[dict]:
+    """Return the "You said, we did" sheets worth reading: workshops with actions recorded."""
+    rows = db.session.execute(
+        select(Workshop.id, Workshop.title, Workshop.held_on)
+        .where(Workshop.actions.any())
+        .order_by(Workshop.held_on.desc().nulls_last(), Workshop.id.desc()).limit(limit)).all()
+    return [{"title": title, "held_on": held_on,
+             "url": url_for("packs.feedback", workshop_id=workshop_id)}
+            for workshop_id, title, held_on in rows]
+
+
+@signals.theme_renamed.connect
+def _follow_theme_name(theme_id: int, old: str = "", new: str = "", **_kwargs) -> None:
+    """Give workshops the theme's new name where they still print the name it had."""
+    for theme in db.session.scalars(select(WorkshopTheme).where(
+            WorkshopTheme.theme_id == theme_id, WorkshopTheme.title == old)):
+        theme.title = new[:120]
+
+
 @signals.story_erasing.connect
 def erase_story(story_id: int, scopes: list[str] | None = None, **_kwargs) -> list[str]:
     """Take an erased story's words out of workshops: its quotes, and packs that printed them."""
-    words = {Scope.TRANSCRIBE_ANALYSE.value, Scope.QUOTE_IN_PACKS.value}
-    if scopes is not None and not words & set(scopes):
+    if policy.Action.QUOTE not in policy.affected(scopes):
         return []  # e.g. playing audio withdrawn: packs become stale, their words may stay
     for quote in db.session.scalars(select(WorkshopQuote).where(
             WorkshopQuote.story_id == story_id)):

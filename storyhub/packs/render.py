@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import mimetypes
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -25,18 +27,48 @@ from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
+from . import layout
+
 logger = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "workshops"
 STATIC = Path(__file__).resolve().parents[1] / "static"
 MARKDOWN_EXTENSIONS = ["tables", "attr_list", "md_in_html", "sane_lists"]
 
-# What each printed piece is made from: its Markdown template and its print stylesheet.
+
+
+@dataclass(frozen=True)
+class Piece:
+    """What a printed piece is made from: its Markdown template, its print stylesheets (the
+    later ones adding to the first) and, for pieces on fixed sheets, the layout that places
+    its cards or panels (a function of the piece's name and the pack's content, giving the
+    template `sheets`)."""
+
+    template: str
+    styles: tuple[str, ...]
+    layout: Callable[[str, dict], list[dict]] | None = None
+
+
+def _cards(piece: str, content: dict) -> list[dict]:
+    return layout.card_sheets(piece, content)
+
+
+def _posters(piece: str, content: dict) -> list[dict]:
+    return (layout.theme_poster_sheets(content) if piece == "posters"
+            else layout.board_sheets(content))
+
+
 PIECES = {
-    "pack": ("pack.md", "css/pack-print.css"),
-    "cards": ("cards.md", "css/pack-cards.css"),
-    "poster": ("poster.md", "css/pack-poster.css"),
-    "feedback": ("you-said-we-did.md", "css/pack-print.css"),
+    "pack": Piece("pack.md", ("css/pack-print.css",)),
+    "pack-large": Piece("pack.md", ("css/pack-print.css", "css/pack-large.css")),
+    "cards": Piece("cards.md", ("css/pack-cards.css",), _cards),
+    "cards-a6": Piece("cards.md", ("css/pack-cards.css", "css/pack-cards-a6.css"), _cards),
+    "cards-large": Piece("cards.md", ("css/pack-cards.css", "css/pack-cards-large.css"),
+                         _cards),
+    "poster": Piece("poster.md", ("css/pack-poster.css",), _posters),
+    "posters": Piece("poster.md", ("css/pack-poster.css", "css/pack-theme-posters.css"),
+                     _posters),
+    "feedback": Piece("you-said-we-did.md", ("css/pack-print.css",)),
 }
 
 _SPECIAL = re.compile(r"([\\`*_\[\]{}#|~])")
@@ -79,9 +111,11 @@ def environment() -> SandboxedEnvironment:
 
 
 def markdown_for(piece: str, content: dict, **extra: Any) -> str:
-    """Return the Markdown of one piece ("pack", "cards", "poster", "feedback")."""
-    name, _css = PIECES[piece]
-    text = environment().get_template(name).render(**content, **extra)
+    """Return the Markdown of one piece of `PIECES` ("pack", "cards", "poster", …)."""
+    made = PIECES[piece]
+    if made.layout is not None:
+        extra["sheets"] = made.layout(piece, content)
+    text = environment().get_template(made.template).render(**content, **extra)
     # Blank lines collapse, so a template's layout does not change the output's bytes.
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
@@ -93,9 +127,9 @@ def html_body(source: str) -> Markup:
 
 
 def html_for(piece: str, source: str, title: str) -> str:
-    """Return a whole HTML document for Markdown `source`, with its print stylesheet inlined."""
-    _name, css = PIECES[piece]
-    style = Markup((STATIC / css).read_text(encoding="utf-8"))  # noqa: S704 (StoryHub's own)
+    """Return a whole HTML document for Markdown `source`, with its print stylesheets inlined."""
+    style = Markup("\n".join(  # noqa: S704 (StoryHub's own files)
+        (STATIC / css).read_text(encoding="utf-8") for css in PIECES[piece].styles))
     return render_template("packs/document.html", body=html_body(source), title=title,
                            style=style, piece=piece)
 
@@ -122,15 +156,19 @@ class StaticOnlyFetcher:
         return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": kind}, 200)
 
 
-def pdf_for(piece: str, source: str, title: str) -> bytes:
-    """Return the PDF of Markdown `source` (A4 pack, A6 cards or A3 poster)."""
+def document_for(piece: str, source: str, title: str):
+    """Return Markdown `source` laid out in pages by WeasyPrint (a `weasyprint.Document`)."""
     from weasyprint import HTML
 
     fetcher = StaticOnlyFetcher()
     document = HTML(string=html_for(piece, source, title),
-                    base_url=STATIC.as_uri() + "/", url_fetcher=fetcher)
-    data = document.write_pdf()
+                    base_url=STATIC.as_uri() + "/", url_fetcher=fetcher).render()
     if fetcher.refused:
         logger.warning("A %s PDF asked for %d address(es) outside StoryHub; refused", piece,
                        len(fetcher.refused))
-    return data
+    return document
+
+
+def pdf_for(piece: str, source: str, title: str) -> bytes:
+    """Return the PDF of Markdown `source` (A4 pack, sheets of cards, A3 posters)."""
+    return document_for(piece, source, title).write_pdf()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,15 +18,16 @@ from datetime import date
 from sqlalchemy import select
 
 from .. import audit, policy
+from ..accounts.models import User
 from ..extensions import db
 from ..policy import Form
-from ..stories.models import Story, StoryType
-from ..themes import board
+from ..stories.models import Story, StorytellerRole, StoryType
+from ..themes import reading
 from ..themes.editing import passages_of
-from ..themes.models import RunStatus, ThemePassage, ThemeRun
+from ..themes.models import Passage, RunStatus, Theme, ThemePassage, ThemeRun
 from ..themes.service import run_passages
-from ..transcripts.models import Transcript
-from ..transcripts.text import text_between
+from ..transcripts.models import Transcript, Word
+from ..transcripts.text import text_between, unsure_between, unsure_counts
 from . import render
 from .models import Audience, Workshop, WorkshopPack, WorkshopQuote, WorkshopTheme
 
@@ -80,12 +80,27 @@ def _done_run(run_id: int) -> ThemeRun:
 
 
 def quote_candidates(run: ThemeRun, theme_id: int) -> list[ThemePassage]:
-    """Return a theme's passages that may be quoted, pinned first, then the most typical."""
-    return board.quote_order(passages_of(run, theme_id))
+    """Return a theme's passages that may be quoted: pinned first, then those with no word
+    left unchecked that the recogniser was unsure of, each the most typical first."""
+    rows = reading.quote_order(passages_of(run, theme_id))
+    unsure = unchecked_passages(rows)
+    return sorted(rows, key=lambda row: (not row.pinned, row.passage_id in unsure))
+
+
+def unchecked_passages(rows: list[ThemePassage]) -> set[int]:
+    """Return the ids of the passages among `rows` holding unsure words nobody has checked."""
+    transcripts = {t.id: t for t in db.session.scalars(select(Transcript).where(
+        Transcript.story_id.in_({row.passage.story_id for row in rows})))}
+    with_unsure = {transcripts[i].story_id: transcripts[i] for i in unsure_counts(transcripts)}
+    return {row.passage_id for row in rows if row.passage.story_id in with_unsure
+            and unsure_between(with_unsure[row.passage.story_id], row.passage.speaker,
+                               row.passage.start, row.passage.end)}
 
 
 def choose_quotes(ordered: list[list[ThemePassage]], per_theme: int) -> list[list[ThemePassage]]:
-    """Pick quotes for each theme: pinned first; one per story until every story has a turn."""
+    """Pick quotes for each theme: pinned first; one per story until every story has a turn;
+    within a theme, a storyteller role not heard yet before one heard already (so a theme told
+    by staff and people on probation is quoted from both)."""
     chosen: list[list[ThemePassage]] = [[] for _ in ordered]
     used: set[int] = set()
     for i, rows in enumerate(ordered):
@@ -98,13 +113,36 @@ def choose_quotes(ordered: list[list[ThemePassage]], per_theme: int) -> list[lis
             if len(chosen[i]) > turn:
                 continue
             here = {r.passage.story_id for r in chosen[i]}
-            rest = [r for r in rows if r not in chosen[i]]
-            pick = (next((r for r in rest if r.passage.story_id not in used | here), None)
-                    or next((r for r in rest if r.passage.story_id not in here), None))
+            heard = {r.passage.story.storyteller.role for r in chosen[i]}
+            rest = [r for r in rows if r.passage.story_id not in here]
+            fresh = [r for r in rest if r.passage.story_id not in used]
+            pick = next((r for group in (fresh, rest) for r in group
+                         if r.passage.story.storyteller.role not in heard), None) or next(
+                iter(fresh or rest), None)
             if pick is not None:
                 chosen[i].append(pick)
                 used.add(pick.passage.story_id)
     return chosen
+
+
+@dataclass(frozen=True)
+class ThemeChoice:
+    """A theme of the run as the facilitator chooses among them for a workshop."""
+
+    theme: Theme
+    stories: int
+    passages: int
+    quotable: int  # passages that may be quoted now
+    roles: list[str]
+
+
+def theme_choices(run: ThemeRun) -> list[ThemeChoice]:
+    """Return the run's shown themes with passages, in board order, to choose a workshop's from."""
+    views, _ = reading.theme_views(run, include_hidden=False)
+    return [ThemeChoice(v.theme, len(v.stories), v.passages,
+                        len(quote_candidates(run, v.theme.id)),
+                        [role.label for role in StorytellerRole if v.stories_by_role.get(role)])
+            for v in views if v.passages]
 
 
 def quote_from(row: ThemePassage, position: int) -> WorkshopQuote:
@@ -117,14 +155,28 @@ def quote_from(row: ThemePassage, position: int) -> WorkshopQuote:
 def create_workshop(run_id: int, actor_id: int, title: str, held_on: date | None = None,
                     place: str = "", audience: str = Audience.MIXED.value,
                     facilitators: str = "", safeguarding_contact: str = "",
-                    themes: int = MAX_THEMES, quotes: int = DEFAULT_QUOTES) -> Workshop:
-    """Create a workshop from a finished run: its shown themes in board order, with quotes."""
+                    theme_ids: list[int] | None = None,
+                    quotes: int = DEFAULT_QUOTES) -> Workshop:
+    """Create a workshop from a finished run, with quotes: the themes chosen (`theme_ids`), or
+    else the first shown ones in board order, as many as a workshop holds."""
     run = _done_run(run_id)
     title = title.strip()
     if not title:
         raise ValueError("Give the workshop a title.")
-    views, _ = board.theme_views(run, include_hidden=False)
-    views = [v for v in views if v.passages][:themes]
+    views, _ = reading.theme_views(run, include_hidden=False)
+    views = [v for v in views if v.passages]
+    if theme_ids is None:
+        views = views[:MAX_THEMES]
+    else:
+        wanted = set(theme_ids)
+        if not wanted:
+            raise ValueError("Choose at least one theme for the workshop.")
+        if len(wanted) > MAX_THEMES:
+            raise ValueError(f"A workshop can look at {MAX_THEMES} themes at most; you chose "
+                             f"{len(wanted)}. Leave some out: you can add them later.")
+        views = [v for v in views if v.theme.id in wanted]
+        if len(views) != len(wanted):
+            raise LookupError(sorted(wanted - {v.theme.id for v in views}))
     workshop = Workshop(title=title[:200], held_on=held_on, place=place.strip(),
                         audience=Audience(audience), facilitators=facilitators.strip(),
                         safeguarding_contact=safeguarding_contact.strip(), run_id=run.id,
@@ -167,35 +219,152 @@ def quote_ref(theme: WorkshopTheme, quote: WorkshopQuote) -> str:
             f"{render.clock(quote.start)}–{render.clock(quote.end)})")
 
 
-def _names_in(text: str, story: Story) -> bool:
-    identity = story.storyteller.identity
-    if identity is None:
-        return False
-    words = {w.lower() for w in re.findall(r"[\w'-]+", text)}
-    return any(part.lower() in words for part in identity.real_name.split() if len(part) > 1)
+@dataclass(frozen=True)
+class Quoted:
+    """Words to print from a story: who says them, where in the recording, and what they are."""
+
+    story_id: int
+    speaker: str
+    start: float
+    end: float
+    text: str
+    keep_unsure: bool = False  # printed as it is, words nobody checked and all
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Why words may not be printed now; `now` is what the transcript says there instead,
+    when the person asking may still read it (for a facilitator to compare)."""
+
+    kind: str
+    why: str
+    now: str | None = None
+
+    @property
+    def sentence(self) -> str:
+        return self.why[0].upper() + self.why[1:]
+
+
+def fault(quoted: Quoted, actor=None) -> Fault | None:
+    """Return why these words may not be printed now, or None when they may.
+
+    The one check behind building a pack, showing a workshop and handing out a stored
+    version: the story's consent covers quoting today (not withdrawn, not past its review
+    date), its transcript is still reviewed and still says exactly these words in the redacted
+    form (so a word redacted since is never printed), and they hold no part of the
+    storyteller's stored name. `why` never repeats the words.
+    """
+    story = db.session.get(Story, quoted.story_id)
+    if story is None:
+        return Fault("erased", "the story has been erased.")
+    decision = policy.decide(actor, story, policy.Action.QUOTE)
+    if not decision.allowed:
+        return Fault("consent", str(decision.reason))
+    transcript = transcript_of(story.id)
+    current = (text_between(transcript, quoted.speaker, quoted.start, quoted.end, Form.REDACTED)
+               if transcript is not None else None)
+    if transcript is None or transcript.reviewed_at is None:
+        return Fault("unreviewed", "the story's transcript is no longer marked as reviewed.",
+                     current)
+    if current != quoted.text:
+        return Fault("changed", "the transcript was changed after the quote was chosen "
+                     "(corrected or redacted), so the quote no longer matches it.", current)
+    if story.storyteller.named_in(quoted.text):
+        return Fault("named", "it holds the storyteller's name.")
+    waiting = policy.waiting_redactions(story, (quoted.speaker, quoted.start, quoted.end))
+    if waiting:  # the words are not shown: they may be the ones to redact
+        return Fault("waiting", f"StoryHub suggests redacting {waiting} "
+                     f"{'word' if waiting == 1 else 'words'} in it, and its reporter has not "
+                     "redacted or dismissed "
+                     f"{'it' if waiting == 1 else 'them'} yet.")
+    unsure = unsure_between(transcript, quoted.speaker, quoted.start, quoted.end)
+    if unsure and not quoted.keep_unsure:
+        words = ", ".join(f"“{t.text}”" for t in unsure)
+        return Fault("unsure", f"{len(unsure)} {'word' if len(unsure) == 1 else 'words'} in it "
+                     f"the speech recogniser was unsure of ({words}) "
+                     f"{'has' if len(unsure) == 1 else 'have'} not been checked against the "
+                     "recording.", current)
+    return None
+
+
+ADVICE = {
+    "erased": "Remove the quote.",
+    "consent": "Remove the quote or choose another.",
+    "unreviewed": "Ask its reporter to check it, or choose another quote.",
+    "changed": "Use the transcript's new words or choose another quote.",
+    "named": "Redact the name in the transcript, then use its new words.",
+    "waiting": "Ask the reporter who gathered the story to decide on the transcript page, or "
+               "choose another quote.",
+    "unsure": "Check them in the transcript (or ask its reporter to), choose another quote, "
+              "or keep the quote as it is.",
+}
+
+
+def as_quoted(quote: WorkshopQuote) -> Quoted:
+    return Quoted(quote.story_id, quote.speaker, quote.start, quote.end, quote.text,
+                  quote.keep_unsure)
 
 
 def quote_problem(theme: WorkshopTheme, quote: WorkshopQuote, actor=None) -> str | None:
     """Return why a quote cannot go in a pack now, or None when it can."""
-    ref = quote_ref(theme, quote)
-    story = db.session.get(Story, quote.story_id)
-    if story is None:
-        return f"{ref}: the story has been erased. Remove the quote."
-    decision = policy.decide(actor, story, policy.Action.QUOTE)
-    if not decision.allowed:
-        return f"{ref}: {decision.reason} Remove the quote or choose another."
-    transcript = transcript_of(story.id)
-    if transcript is None or transcript.reviewed_at is None:
-        return (f"{ref}: the story's transcript is no longer marked as reviewed. Ask its "
-                "reporter to check it, or choose another quote.")
-    current = text_between(transcript, quote.speaker, quote.start, quote.end, Form.REDACTED)
-    if current != quote.text:
-        return (f"{ref}: the transcript was changed after the quote was chosen, so the quote "
-                "no longer matches it. Use the transcript's new words or choose another quote.")
-    if _names_in(quote.text, story):
-        return (f"{ref}: it holds the storyteller's name. Redact the name in the transcript, "
-                "then use its new words.")
-    return None
+    found = fault(as_quoted(quote), actor)
+    return None if found is None else _problem(theme, quote, found)
+
+
+def _problem(theme: WorkshopTheme, quote: WorkshopQuote, found: Fault) -> str:
+    return f"{quote_ref(theme, quote)}: {found.sentence} {ADVICE[found.kind]}"
+
+
+def _speaker_of(quote: dict) -> str:
+    """Return who says a stored version's quote (its passage knows; "" lets the times decide)."""
+    passage = db.session.get(Passage, quote["passage_id"]) if quote.get("passage_id") else None
+    return passage.speaker if passage is not None else ""
+
+
+def redacted_words() -> set[str]:
+    """Return every word redacted in any transcript (lower case, bare): none may be printed."""
+    return {bare for text in db.session.scalars(select(Word.text).where(
+        Word.redaction.is_not(None)).distinct()) if (bare := _bare(text))}
+
+
+def _bare(word: str) -> str:
+    return "".join(ch for ch in word.lower() if ch.isalnum())
+
+
+def name_problem(number: int, title: str, description: str, redacted: set[str]) -> str | None:
+    """Say why a theme's name or description may not be printed: it holds a redacted word.
+
+    A workshop keeps its own copy of each theme's name, taken when the theme was added; a word
+    redacted since (a name the run's own default name has lost) would stay in the copy.
+    """
+    said = {_bare(w) for w in f"{title} {description}".split()} & redacted
+    if not said:
+        return None
+    return (f"Theme {number}'s name or description holds a word redacted in the stories since. "
+            "Rename the theme (or change its description) before printing.")
+
+
+def version_problems(pack: WorkshopPack, actor=None) -> list[str]:
+    """Say why a stored pack version may not be handed out now (empty when it may).
+
+    Asked at every download and whenever versions are listed: a version printed words that
+    may since have been withdrawn, gone past their consent's review date or been redacted.
+    """
+    problems = []
+    redacted = redacted_words()
+    for theme in pack.content.get("themes", []):
+        named = name_problem(theme.get("number", 0), theme["title"],
+                             theme.get("description", ""), redacted)
+        if named:
+            problems.append(named)
+        for number, quote in enumerate(theme["quotes"], start=1):
+            found = fault(Quoted(quote["story_id"], _speaker_of(quote), quote["start"],
+                                 quote["end"], quote["text"], quote.get("keep_unsure", False)),
+                          actor)
+            if found is not None:
+                problems.append(f"Quote {number} in “{theme['title']}” (story {quote['code']}): "
+                                f"{found.sentence}")
+    return problems
 
 
 def playable(quote: WorkshopQuote, actor) -> bool:
@@ -213,6 +382,11 @@ class Checked:
     problems: list[str] = field(default_factory=list)
     story_ids: list[int] = field(default_factory=list)
     quote_problems: dict[int, str] = field(default_factory=dict)  # by WorkshopQuote.id
+    # What the workshop page may show of a quote with a problem, by WorkshopQuote.id: the
+    # transcript's current (redacted) words where the story may still be quoted, else None.
+    # Never the words kept with the quote: they may hold a word redacted since.
+    shown_instead: dict[int, str | None] = field(default_factory=dict)
+    quote_kinds: dict[int, str] = field(default_factory=dict)  # by id: the Fault's kind
     playable: set[int] = field(default_factory=set)  # WorkshopQuote ids with a clip
 
     @property
@@ -234,8 +408,6 @@ def _gathering(rows: list[ThemePassage], quoted: set[int]) -> dict:
     roles = Counter(s.storyteller.role for s in stories)
     types = Counter(s.story_type for s in stories)
     days = sorted(s.recorded_on for s in stories)
-    from ..stories.models import StorytellerRole
-
     return {
         "stories": len(stories),
         "reporters": len({s.reporter_id for s in stories if s.reporter_id is not None}),
@@ -268,7 +440,7 @@ def check(workshop: Workshop, actor=None) -> Checked:
     """Assemble the pack's content from the workshop as it stands, checking every quote."""
     run = _done_run_of(workshop)
     rows = run_passages(run) if run is not None else []
-    views = ({v.theme.id: v for v in board.theme_views(run, rows=rows)[0]}
+    views = ({v.theme.id: v for v in reading.theme_views(run, rows=rows)[0]}
              if run is not None else {})
     checked = Checked({})
     problems = checked.problems
@@ -278,10 +450,13 @@ def check(workshop: Workshop, actor=None) -> Checked:
     for number, theme in enumerate(workshop.themes, start=1):
         quotes = []
         for quote in theme.quotes:
-            problem = quote_problem(theme, quote, actor)
-            if problem:
+            found = fault(as_quoted(quote), actor)
+            if found is not None:
+                problem = _problem(theme, quote, found)
                 problems.append(problem)
                 checked.quote_problems[quote.id] = problem
+                checked.shown_instead[quote.id] = found.now
+                checked.quote_kinds[quote.id] = found.kind
                 continue
             story = db.session.get(Story, quote.story_id)
             if story is None:  # erased since quote_problem looked
@@ -295,6 +470,8 @@ def check(workshop: Workshop, actor=None) -> Checked:
                 "start": round(quote.start, 2), "end": round(quote.end, 2), "text": quote.text,
                 "passage_id": quote.passage_id, "story_id": story.id,
                 "clip": f"{clip:02d}" if audio else ""})
+            if quote.keep_unsure:  # only when set, so versions made before read the same
+                quotes[-1]["keep_unsure"] = True
             quoted.append(story.id)
         view = views.get(theme.theme_id) if theme.theme_id is not None else None
         themes.append({
@@ -303,6 +480,11 @@ def check(workshop: Workshop, actor=None) -> Checked:
             "stories": len(view.stories) if view else len({q["story_id"] for q in quotes}),
             "shared_label": view.shared_label if view else "",
             "quotes": quotes})
+    redacted = redacted_words()
+    for shown in themes:
+        named = name_problem(shown["number"], shown["title"], shown["description"], redacted)
+        if named:
+            problems.append(named)
     if not themes:
         problems.append("Add at least one theme to the workshop.")
     elif not quoted and not problems:
@@ -330,8 +512,6 @@ def generate_pack(workshop_id: int, actor_id: int) -> tuple[WorkshopPack, bool]:
     The same workshop and stories give the same content: asking again without a change
     returns the latest version rather than a copy of it.
     """
-    from ..accounts.models import User
-
     workshop = get_workshop(workshop_id)
     checked = check(workshop, db.session.get(User, actor_id))
     if checked.problems:

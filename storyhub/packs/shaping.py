@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..extensions import db
 from ..policy import Form
-from ..themes import board
+from ..themes import reading
 from ..themes.models import RunStatus, ThemePassage
 from ..transcripts.text import text_between
 from .models import Workshop, WorkshopQuote, WorkshopTheme
@@ -57,7 +57,7 @@ def addable_themes(workshop: Workshop) -> list:
     if workshop.run is None or workshop.run.status is not RunStatus.DONE:
         return []
     held = {t.theme_id for t in workshop.themes}
-    views, _ = board.theme_views(workshop.run, include_hidden=False)
+    views, _ = reading.theme_views(workshop.run, include_hidden=False)
     return [v.theme for v in views if v.passages and v.theme.id not in held]
 
 
@@ -154,4 +154,12 @@ def refresh_quote(workshop: Workshop, workshop_theme_id: int, quote_id: int) -> 
         raise ValueError("The transcript no longer has words at this quote's times. Remove "
                          "the quote or choose another.")
     quote.text = text
+    quote.keep_unsure = False  # new words: whether to print unchecked ones is asked again
+    return quote
+
+
+def keep_quote(workshop: Workshop, workshop_theme_id: int, quote_id: int) -> WorkshopQuote:
+    """Print a quote as it is, although words in it the recogniser was unsure of are unchecked."""
+    quote = _quote_of(_theme_of(workshop, workshop_theme_id), quote_id)
+    quote.keep_unsure = True
     return quote

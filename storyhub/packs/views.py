@@ -18,19 +18,17 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import select
 
-from .. import audit
-from ..accounts.auth import role_required
-from ..accounts.models import Role
+from .. import audit, policy
 from ..extensions import db
+from ..security import db_id
 from ..themes.models import RunStatus, ThemeRun
+from ..web import allowed
 from . import exports, outcomes, render, service, shaping
 from .forms import ActionForm, WorkshopForm
 from .models import ActionStatus, Workshop
 
 bp = Blueprint("packs", __name__, url_prefix="/packs", template_folder="templates")
-SHAPERS = (Role.FACILITATOR, Role.ADMIN)
 # "You said, we did" is fed back to staff as well as storytellers.
-READERS = (Role.FACILITATOR, Role.ADMIN, Role.STAFF)
 
 
 def workshop_or_404(workshop_id: int) -> Workshop:
@@ -62,8 +60,7 @@ def _change(workshop_id: int, change, message: str, anchor: str = ""):
 
 
 def _int(name: str) -> int | None:
-    value = request.form.get(name, "")
-    return int(value) if value.isdigit() else None
+    return db_id(request.form.get(name))
 
 
 def _offset() -> int:
@@ -71,7 +68,7 @@ def _offset() -> int:
 
 
 @bp.route("/")
-@role_required(*SHAPERS)
+@allowed(policy.Work.PREPARE_WORKSHOPS)
 def index():
     workshops = db.session.scalars(select(Workshop).order_by(Workshop.id.desc())).all()
     states = {w.id: service.pack_state(w, current_user) for w in workshops}
@@ -81,35 +78,46 @@ def index():
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@role_required(*SHAPERS)
+@allowed(policy.Work.PREPARE_WORKSHOPS)
 def new():
-    run_id = request.values.get("run_id", type=int)
+    run_id = db_id(request.values.get("run_id"))
     run = db.session.get(ThemeRun, run_id) if run_id else None
     if run is None or run.status is not RunStatus.DONE:
         flash("Choose a finished theme run to build the workshop from.", "error")
         return redirect(url_for("packs.index"))
     form = WorkshopForm()
+    choices = service.theme_choices(run)
+    chosen = {c.theme.id for c in choices[:service.MAX_THEMES]}
     if request.method == "GET":
         form.title.data = "Conversations for Change"
+    elif request.form.get("themes_shown"):  # else the default (a client without the list)
+        chosen = {i for i in map(db_id, request.form.getlist("theme")) if i is not None}
     if form.validate_on_submit():
         try:
             workshop = service.create_workshop(
                 run.id, current_user.id, form.title.data or "", form.held_on.data,
                 form.place.data or "", form.audience.data or "mixed",
-                form.facilitators.data or "", form.safeguarding_contact.data or "")
+                form.facilitators.data or "", form.safeguarding_contact.data or "",
+                theme_ids=sorted(chosen))
             db.session.commit()
+        except LookupError:
+            db.session.rollback()
+            flash("A theme you chose is no longer in this run. Choose again.", "error")
         except ValueError as exc:
             db.session.rollback()
             flash(str(exc), "error")
         else:
-            flash(f"Workshop created with {len(workshop.themes)} themes from run {run.number}. "
-                  "Check the order and the quotes, then generate the pack.", "success")
+            left = len(choices) - len(workshop.themes)
+            flash(f"Workshop created with {len(workshop.themes)} themes from run {run.number}"
+                  + (f" ({left} left out: add them from the workshop page)" if left else "")
+                  + ". Check the order and the quotes, then generate the pack.", "success")
             return _back(workshop)
-    return render_template("packs/new.html", form=form, run=run)
+    return render_template("packs/new.html", form=form, run=run, choices=choices,
+                           chosen=chosen, max_themes=service.MAX_THEMES)
 
 
 @bp.route("/<int:workshop_id>")
-@role_required(*SHAPERS)
+@allowed(policy.Work.PREPARE_WORKSHOPS)
 def show(workshop_id: int):
     workshop = workshop_or_404(workshop_id)
     form = WorkshopForm(obj=workshop)
@@ -120,19 +128,26 @@ def show(workshop_id: int):
     problems = state.checked.quote_problems
     others = {t.id: shaping.swap_candidates(workshop, t.id)[:6] for t in workshop.themes}
     playable = state.checked.playable
+    refused = {p.version: service.version_problems(p, current_user) for p in workshop.packs}
+    unchecked = service.unchecked_passages([row for rows in others.values() for row in rows])
+    held = {t.theme_id for t in workshop.themes}
+    left_out = ([c for c in service.theme_choices(workshop.run) if c.theme.id not in held]
+                if workshop.run is not None and workshop.run.status is RunStatus.DONE else [])
     audit.record("workshop.view", current_user.id, "workshop", workshop.id)
     db.session.commit()
     return render_template("packs/show.html", workshop=workshop, form=form, state=state,
                            problems=problems, action_form=action_form, others=others,
-                           playable=playable,
-                           addable=shaping.addable_themes(workshop),
+                           playable=playable, refused=refused,
+                           shown_instead=state.checked.shown_instead,
+                           kinds=state.checked.quote_kinds, unchecked=unchecked,
+                           left_out=left_out,
                            statuses=list(ActionStatus), clock=render.clock,
                            code=service.story_code, max_quotes=service.MAX_QUOTES,
-                           min_quotes=service.MIN_QUOTES)
+                           min_quotes=service.MIN_QUOTES, max_themes=service.MAX_THEMES)
 
 
 @bp.route("/<int:workshop_id>/details", methods=["POST"])
-@role_required(*SHAPERS)
+@allowed(policy.Work.PREPARE_WORKSHOPS)
 def details(workshop_id: int):
     form = WorkshopForm()
     if not form.validate():
@@ -145,21 +160,21 @@ def details(workshop_id: int):
 
 
 @bp.route("/<int:workshop_id>/themes/<int:theme_id>/move", methods=["POST"])
-@role_required(*SHAPERS)
+@allowed(policy.Work.PREPARE_WORKSHOPS)
 def move_theme(workshop_id: int, theme_id: int):
     return _change(workshop_id, lambda w: shaping.move_theme(w, theme_id, _offset()),
                    "Theme moved.", f"#wtheme-{theme_id}")
 
 
 @bp.route("/<int:workshop_id>/themes/<int:theme_id>/remove", methods=["POST"])
-@role_required(*SHAPERS)
+@allowed(policy.Work.PREPARE_WORKSHOPS)
 def remove_theme(workshop_id: int, theme_id: int):
     return _change(workshop_id, lambda w: shaping.remove_theme(w, theme_id),
                    "Theme taken out of the workshop.", "#themes")
 
 
 @bp.route("/<int:workshop_id>/themes", methods=["POST"])
-@role_required(*SHAPERS)
+@allowed(policy.Work.PREPARE_WORKSHOPS)
 def add_theme(workshop_id: int):
     theme_id = _int("theme_id")
     if theme_id is None:
@@ -170,7 +185,7 @@ def add_theme(workshop_id: int):
 
 
 @bp.route("/<int:workshop_id>/themes/<int:theme_id>", methods=["POST"])
-@role_required(*SHAPERS)
+@allowed(policy.Work.PREPARE_WORKSHOPS)
 def edit_theme(workshop_id: int, theme_id: int):
     return _change(workshop_id, lambda w: shaping.edit_theme(
         w, theme_id, request.form.get("title", ""), request.form.get("description", ""),
@@ -178,25 +193,26 @@ def edit_theme(workshop_id: int, theme_id: int):
 
 
 @bp.route("/<int:workshop_id>/themes/<int:theme_id>/quotes")
-@role_required(*SHAPERS)
+@allowed(policy.Work.PREPARE_WORKSHOPS)
 def quotes(workshop_id: int, theme_id: int):
     """List the passages that could be quoted for a theme, to add or swap one in."""
     workshop = workshop_or_404(workshop_id)
     theme = next((t for t in workshop.themes if t.id == theme_id), None)
     if theme is None:
         abort(404)
-    replacing = request.args.get("replace", type=int)
+    replacing = db_id(request.args.get("replace"))
     if replacing is not None and replacing not in {q.id for q in theme.quotes}:
         abort(404)
     rows = shaping.swap_candidates(workshop, theme_id)
     audit.record("workshop.view_quotes", current_user.id, "workshop", workshop.id)
     db.session.commit()
     return render_template("packs/quotes.html", workshop=workshop, theme=theme, rows=rows,
+                           unchecked=service.unchecked_passages(rows),
                            replacing=replacing, clock=render.clock, code=service.story_code)
 
 
 @bp.route("/<int:workshop_id>/themes/<int:theme_id>/quotes", methods=["POST"])
-@role_required(*SHAPERS)
+@allowed(policy.Work.PREPARE_WORKSHOPS)
 def choose_quote(workshop_id: int, theme_id: int):
     passage_id = _int("passage_id")
     if passage_id is None:
@@ -209,11 +225,13 @@ def choose_quote(workshop_id: int, theme_id: int):
 
 @bp.route("/<int:workshop_id>/themes/<int:theme_id>/quotes/<int:quote_id>/<verb>",
           methods=["POST"])
-@role_required(*SHAPERS)
+@allowed(policy.Work.PREPARE_WORKSHOPS)
 def quote_action(workshop_id: int, theme_id: int, quote_id: int, verb: str):
     verbs = {
         "remove": (lambda w: shaping.remove_quote(w, theme_id, quote_id), "Quote removed."),
         "move": (lambda w: shaping.move_quote(w, theme_id, quote_id, _offset()), "Quote moved."),
+        "keep": (lambda w: shaping.keep_quote(w, theme_id, quote_id),
+                 "The quote will be printed as it is, unchecked words and all."),
         "refresh": (lambda w: shaping.refresh_quote(w, theme_id, quote_id),
                     "The quote now has the transcript's current words. Read it again before "
                     "you generate the pack."),
@@ -225,7 +243,7 @@ def quote_action(workshop_id: int, theme_id: int, quote_id: int, verb: str):
 
 
 @bp.route("/<int:workshop_id>/generate", methods=["POST"])
-@role_required(*SHAPERS)
+@allowed(policy.Work.PREPARE_WORKSHOPS)
 def generate(workshop_id: int):
     workshop = workshop_or_404(workshop_id)
     try:
@@ -247,13 +265,24 @@ def _no_store(response):
 
 
 @bp.route("/<int:workshop_id>/packs/<int:version>/<fmt>")
-@role_required(*SHAPERS)
+@allowed(policy.Work.PREPARE_WORKSHOPS)
 def download(workshop_id: int, version: int, fmt: str):
     workshop = workshop_or_404(workshop_id)
     try:
         pack = service.get_pack(workshop, version)
     except LookupError:
         abort(404)
+    if fmt != "zip" and fmt not in exports.FORMATS:
+        abort(404)
+    # Asked now, not when the version was made: a story it quotes may have been withdrawn,
+    # gone past its consent's review date, or had a word redacted since.
+    problems = service.version_problems(pack, current_user)
+    if problems:
+        audit.record("pack.download_refused", current_user.id, "workshop", workshop.id,
+                     detail=f"version {version} {fmt}: {len(problems)} quote(s)")
+        db.session.commit()
+        return _no_store(make_response(render_template(
+            "packs/refused.html", workshop=workshop, pack=pack, problems=problems), 409))
     if fmt == "zip":
         buffer = io.BytesIO()
         left_out = exports.write_zip(pack, current_user, buffer)
@@ -266,8 +295,6 @@ def download(workshop_id: int, version: int, fmt: str):
         if left_out:
             response.headers["X-Clips-Left-Out"] = str(len(left_out))
         return _no_store(response)
-    if fmt not in exports.FORMATS:
-        abort(404)
     made = exports.export(pack, fmt)
     audit.record("pack.download", current_user.id, "workshop", workshop.id,
                  detail=f"version {version} {fmt}")
@@ -277,7 +304,7 @@ def download(workshop_id: int, version: int, fmt: str):
 
 
 @bp.route("/<int:workshop_id>/actions", methods=["POST"])
-@role_required(*SHAPERS)
+@allowed(policy.Work.PREPARE_WORKSHOPS)
 def add_action(workshop_id: int):
     workshop = workshop_or_404(workshop_id)
     form = ActionForm()
@@ -292,7 +319,7 @@ def add_action(workshop_id: int):
 
 
 @bp.route("/<int:workshop_id>/actions/<int:action_id>", methods=["POST"])
-@role_required(*SHAPERS)
+@allowed(policy.Work.PREPARE_WORKSHOPS)
 def edit_action(workshop_id: int, action_id: int):
     workshop = workshop_or_404(workshop_id)
     if request.form.get("delete"):
@@ -311,7 +338,7 @@ def edit_action(workshop_id: int, action_id: int):
 
 
 @bp.route("/actions")
-@role_required(*SHAPERS)
+@allowed(policy.Work.PREPARE_WORKSHOPS)
 def action_board():
     status = request.args.get("status") or None
     if status is not None and status not in {s.value for s in ActionStatus}:
@@ -322,7 +349,7 @@ def action_board():
 
 @bp.route("/<int:workshop_id>/you-said-we-did")
 @bp.route("/<int:workshop_id>/you-said-we-did.<fmt>")
-@role_required(*READERS)
+@allowed(policy.Work.READ_FEEDBACK)
 def feedback(workshop_id: int, fmt: str = "page"):
     """The "You said, we did" sheet: on screen, as Markdown or as a PDF."""
     workshop = workshop_or_404(workshop_id)
@@ -348,7 +375,7 @@ def feedback(workshop_id: int, fmt: str = "page"):
 
 
 @bp.route("/<int:workshop_id>/delete", methods=["POST"])
-@role_required(*SHAPERS)
+@allowed(policy.Work.PREPARE_WORKSHOPS)
 def delete(workshop_id: int):
     workshop = workshop_or_404(workshop_id)
     audit.record("workshop.delete", current_user.id, "workshop", workshop.id)

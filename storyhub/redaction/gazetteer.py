@@ -61,6 +61,9 @@ a&e universal credit jobcentre dwp council housing officer mentor mentors hmp hm
 approved premises aa na english british welsh scottish irish polish muslim christian mum
 dad mam nan gran grandad mister miss mrs mr ms dr covid facebook whatsapp google national
 insurance citizens advice samaritans shelter mind crisis
+curfew tenancy caseload caseloads keyworker caseworker methadone subutex buprenorphine naloxone
+detox rehab bedsit postcode safeguarding resettlement reoffending desistance mentoring
+counselling counsellor crc nps
 """)
 
 # Words that end a street name, and titles that come before a surname.
@@ -70,11 +73,11 @@ square parade row walk mews rise estate
 """)
 TITLES = _words("mr mrs ms miss dr mister")
 
-# Given names and places that are also everyday words: in text without capitals they are
-# only suggested after a cue ("my name is", "moved to").
+# Given names and places that are also everyday words: only suggested after a cue ("my name
+# is", "my officer", "moved to"), or for a place, capitalised in the middle of a sentence.
 AMBIGUOUS = _words("""
 will mark may bill grace joy dawn rose hope faith jack rob sue pat june frank dean drew miles
-ray amber holly ruby sandy summer heather jay lee glen grant chris reading bath hull bury
+ray amber holly ruby sandy summer heather jay lee glen grant jan reading bath hull bury
 dover york mind crisis shelter poppy daisy robin ivy iris sky
 """)
 

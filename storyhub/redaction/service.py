@@ -9,25 +9,21 @@ and until it has, the policy's redacted playback is refused rather than served u
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 from sqlalchemy import select
 
-from .. import audit, policy
+from .. import audit, policy, signals
 from ..accounts.models import User
 from ..extensions import db
 from ..jobs import runner as jobs
 from ..jobs.models import Job, JobStatus
-from ..keys import story_key
-from ..storage import StoredFile, get_storage, track_new_file
-from ..stories.audio import mute_spans
 from ..stories.models import Story
 from ..transcripts.models import Transcript, Word
-from ..transcripts.service import TranscriptError, _editable, get_transcript, words_changed
-from ..transcripts.text import muted_spans
-from . import LABELS, Suggestion, bare, suggest
+from ..transcripts.service import TranscriptError, editable, get_transcript, words_changed
+from ..transcripts.text import words_between
+from . import LABELS, Suggestion, bare, ranked, suggest
 
 logger = logging.getLogger(__name__)
 KIND = "mute_audio"
@@ -44,6 +40,11 @@ class Offer:
     def value(self) -> str:
         """The form value naming this offer: first and last word ids and the label."""
         return f"{self.word_ids[0]}-{self.word_ids[-1]}-{self.suggestion.label}"
+
+    @property
+    def preticked(self) -> bool:
+        """True if the editor ticks it in advance: StoryHub is sure of it (see `suggest`)."""
+        return self.suggestion.preticked
 
 
 def _words(transcript: Transcript) -> list[Word]:
@@ -73,8 +74,9 @@ def local_terms(story: Story) -> list[str]:
 
 
 def offers(story: Story, actor: User) -> list[Offer]:
-    """Return the redactions StoryHub suggests for the story's transcript, not yet decided."""
-    return _offers(story, _editable(story, actor))
+    """Return the redactions StoryHub suggests for the story's transcript, not yet decided,
+    surest first (those it ticks in advance, `Offer.preticked`, before the guesses)."""
+    return _offers(story, editable(story, actor)[0])
 
 
 def undecided(story: Story) -> list[str]:
@@ -85,6 +87,24 @@ def undecided(story: Story) -> list[str]:
     return list(dict.fromkeys(offer.suggestion.text for offer in _offers(story, transcript)))
 
 
+@signals.redactions_waiting.connect
+def _waiting(story: Story, within: tuple[str, float, float] | None = None, **_kwargs) -> int:
+    """Count the suggestions nobody has decided on (in `within`'s stretch, if given)."""
+    transcript = get_transcript(story)
+    if transcript is None:
+        return 0
+    # Asked once a quote when a workshop page or pack is checked: suggested once a request.
+    memo = g.setdefault("redaction_offers", {}) if has_request_context() else {}
+    key = (transcript.id, transcript.changed_at, tuple(transcript.redaction_rejected or ()))
+    if key not in memo:
+        memo[key] = _offers(story, transcript)
+    found = memo[key]
+    if within is None:
+        return len(found)
+    stretch = {w.id for w in words_between(transcript, *within)}
+    return sum(1 for offer in found if stretch & set(offer.word_ids))
+
+
 def _offers(story: Story, transcript: Transcript) -> list[Offer]:
     words = _words(transcript)
     settings = current_app.config
@@ -92,7 +112,7 @@ def _offers(story: Story, transcript: Transcript) -> list[Offer]:
                     [*settings.get("REDACTION_EXTRA_NAMES", ()), *known_names(story)],
                     [*settings.get("REDACTION_EXTRA_PLACES", ()), *local_terms(story)])
     result = []
-    for s in found:
+    for s in ranked(found):
         covered = words[s.first:s.last + 1]
         if any(w.redaction for w in covered):
             continue
@@ -121,7 +141,7 @@ def _changed(story: Story, transcript: Transcript) -> None:
 
 def accept(story: Story, actor: User, values: list[str]) -> int:
     """Redact the offered suggestions named by `values`; return how many words were redacted."""
-    transcript = _editable(story, actor)
+    transcript = editable(story, actor)[0]
     by_value = {offer.value: offer for offer in _offers(story, transcript)}
     words = {w.id: w for w in _words(transcript)}
     count = 0
@@ -136,7 +156,7 @@ def accept(story: Story, actor: User, values: list[str]) -> int:
 
 def reject(story: Story, actor: User, values: list[str]) -> int:
     """Remember that the named suggestions are not personal; return how many."""
-    transcript = _editable(story, actor)
+    transcript = editable(story, actor)[0]
     by_value = {offer.value: offer for offer in _offers(story, transcript)}
     keys = [by_value[v].suggestion.key for v in values if v in by_value]
     if keys:
@@ -154,9 +174,12 @@ def redact_phrase(story: Story, actor: User, phrase: str, label: str) -> int:
     wanted = [bare(w).lower() for w in phrase.split() if bare(w)]
     if not wanted:
         raise TranscriptError("Type the word or words to redact, as the transcript has them.")
-    transcript = _editable(story, actor)
+    transcript = editable(story, actor)[0]
     words = _words(transcript)
-    plain = [bare(w.text).lower() for w in words]
+    # Others read redacted words as labels, so they cannot name them: a guess at one is
+    # answered as a word not said, never "Redacted", which would confirm it.
+    whole = policy.gathered_by(actor, story)
+    plain = [bare(w.text).lower() if whole or not w.redaction else None for w in words]
     hits: list[Word] = []
     n = len(wanted)
     for i in range(len(words) - n + 1):
@@ -173,7 +196,7 @@ def unredact(story: Story, actor: User, word_ids: list[int]) -> int:
     if not policy.gathered_by(actor, story):
         raise policy.AccessDenied("Only the reporter who gathered this story can undo a "
                                   "redaction: they are the one who knows what was said.")
-    transcript = _editable(story, actor)
+    transcript = editable(story, actor)[0]
     wanted = set(word_ids)
     words = [w for w in _words(transcript) if w.id in wanted and w.redaction]
     for word in words:
@@ -199,7 +222,7 @@ def redacted_runs(transcript: Transcript) -> list[tuple[str, str, tuple[int, ...
     return [(label, " ".join(texts), tuple(ids)) for label, texts, ids in runs]
 
 
-# --- the muted playback copy ----------------------------------------------------------------
+# --- the muted playback copy (made by tasks.py) --------------------------------------------
 
 def request_muting(story: Story) -> Job:
     """Queue a job to (re)make the muted copy, unless one is already waiting to start."""
@@ -208,70 +231,3 @@ def request_muting(story: Story) -> Job:
     if waiting is not None:
         return waiting
     return jobs.enqueue(KIND, target_id=story.id)
-
-
-@dataclass
-class Prepared:
-    story_id: int
-    spans: list[tuple[float, float]]
-    source: StoredFile
-    out: Path
-    replaced: list[str] = field(default_factory=list)
-
-
-class MutingJobs:
-    """How the job runner makes a story's muted playback copy (queue `default`)."""
-
-    kind = KIND
-    queue = "default"
-    failure_message = ("Preparing the recording with redacted words muted failed. Others "
-                       "cannot play this story until it works: try again, or tell your admin.")
-
-    def prepare(self, job: Job) -> Prepared:
-        story = db.session.get(Story, job.target_id)
-        transcript = get_transcript(story) if story is not None else None
-        if story is None or story.recording is None or transcript is None:
-            raise jobs.NothingToDo()
-        storage = get_storage()
-        return Prepared(story.id, muted_spans(transcript),
-                        storage.file(story.recording.playback_key, story_key(story)),
-                        storage.temp_path(".m4a"))
-
-    def work(self, prepared: Prepared, report: jobs.Report) -> None:
-        if prepared.spans:
-            mute_spans(prepared.source, prepared.out, prepared.spans)
-
-    def publish(self, job: Job, prepared: Prepared, result: None) -> None:
-        story = db.session.get(Story, prepared.story_id)
-        transcript = get_transcript(story) if story is not None else None
-        if story is None or story.recording is None or transcript is None:
-            return
-        if muted_spans(transcript) != prepared.spans:
-            return  # redacted again meanwhile: the job queued then makes the copy
-        recording = story.recording
-        if recording.redacted_playback_key:
-            prepared.replaced.append(recording.redacted_playback_key)
-        key = None
-        if prepared.spans:
-            storage = get_storage()
-            key = storage.new_key("audio", "playback-redacted.m4a")
-            storage.put(prepared.out, key, prepared.source.data_key)
-            track_new_file(db.session, key)
-        recording.redacted_playback_key = key
-        recording.redaction_pending = False
-        logger.info("Muted copy of story %s made (%d stretches)", story.id, len(prepared.spans))
-
-    def discard(self, prepared: Prepared) -> None:
-        prepared.out.unlink(missing_ok=True)
-
-    def after_commit(self, prepared: Prepared) -> None:
-        prepared.out.unlink(missing_ok=True)
-        for key in prepared.replaced:
-            get_storage().delete(key)
-
-
-jobs.register(MutingJobs())
-
-
-def run_muting_job(job_id: int) -> str:
-    return jobs.run_job(job_id)

@@ -2,14 +2,18 @@
 
 Whole: every audio file (original, 16 kHz copy, playback copies, clips), the consent form, the
 transcript with its segments and words, passages and embeddings, theme memberships (the runs
-are refreshed without it, see themes/upkeep.py), and whatever else a feature made from it (each
-feature listens to `signals.story_erasing`). The story row goes, and with it the story's data
-key, so even an old backup of its files cannot be read. Only an audit entry without content
-remains: which story number was erased, when, by whom and why.
+are refreshed without it, see themes/story_changes.py), and whatever else a feature made from
+it: each feature, transcripts included, listens to `signals.story_erasing`. The story row
+goes, and with it the story's data key, so even an old backup of its files cannot be read. Only
+an audit entry without content remains: which story number was erased, when, by whom and why.
 
 One scope: what only that use needed. Taking back "transcribe and analyse" erases the
 transcript, the 16 kHz copy and the muted copy and takes the story out of theme runs; the
 recording stays for the reporter to play back until the storyteller withdraws altogether.
+
+Asking for an erasure already takes the story's words out of what many stories share (theme
+keywords, names and saved models: `signals.story_erasure_requested`), in the asking
+transaction, so nothing shows them while the job waits for a worker.
 
 Files are deleted before the rows, in the transaction that finishes the job, so a crash
 between the two leaves rows without files (and the job runs again), never files without rows.
@@ -18,19 +22,17 @@ between the two leaves rows without files (and the job runs again), never files 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from .. import audit, signals
+from .. import audit, policy, signals
 from ..accounts.models import User
-from ..database import scrub
 from ..extensions import db
 from ..jobs import runner as jobs
 from ..jobs.models import Job
 from ..storage import get_storage
-from ..transcripts.models import Transcript
 from .consent import Scope
 from .models import Story, StorytellerIdentity
 
@@ -46,8 +48,13 @@ def job_key(story_id: int) -> str:
 def request_erasure(story: Story, actor: User | None, scopes: Iterable[Scope] | None = None,
                     reason: str = "withdrawn") -> Job:
     """Queue the erasure of `story` (whole, or for `scopes`); an erasure already queued
-    for the whole story covers any scope."""
+    for the whole story covers any scope.
+
+    What shows words of many stories at once (theme keywords and names, saved theme models)
+    lets go of this story's now, in this transaction: the job may wait for a worker for hours.
+    """
     wanted = None if scopes is None else sorted(Scope(s).value for s in scopes)
+    signals.story_erasure_requested.send(story.id, scopes=wanted)
     existing = jobs.active_job(job_key(story.id))
     if existing is not None and (existing.params.get("scopes") is None or wanted is not None
                                  and set(wanted) <= set(existing.params["scopes"])):
@@ -68,10 +75,6 @@ def _what(scopes: list[str] | None) -> str:
     return WHOLE if scopes is None else "scopes: " + ", ".join(scopes)
 
 
-def erasure_pending(story: Story) -> bool:
-    return jobs.active_job(job_key(story.id)) is not None
-
-
 def _recording_keys(story: Story, whole: bool) -> list[str]:
     recording = story.recording
     if recording is None:
@@ -89,20 +92,16 @@ def erase_now(story: Story, scopes: list[str] | None, actor_id: int | None,
     story_id = story.id
     keys: list[str] = []
     folders: list[str] = []
-    for _receiver, found in signals.story_erasing.send(story_id, scopes=scopes):
+    removed: Counter[str] = Counter()
+    for _receiver, found in signals.story_erasing.send(story_id, scopes=scopes,
+                                                       removed=removed):
         folders.extend(found or [])
-    analysis = whole or Scope.TRANSCRIBE_ANALYSE.value in (scopes or [])
+    analysis = policy.Action.TRANSCRIBE in policy.affected(scopes)
     if analysis:
         keys += _recording_keys(story, whole)
-    transcripts = 0
-    if analysis:
-        for transcript in db.session.scalars(select(Transcript).where(
-                Transcript.story_id == story_id)):
-            db.session.delete(transcript)
-            transcripts += 1
-        if story.recording is not None and not whole:
-            story.recording.normalised_key = ""
-            story.recording.redacted_playback_key = None
+    if analysis and story.recording is not None and not whole:
+        story.recording.normalised_key = ""
+        story.recording.redacted_playback_key = None
     if whole and story.consent is not None and story.consent.form_key:
         keys.append(story.consent.form_key)
     storage = get_storage()
@@ -110,7 +109,7 @@ def erase_now(story: Story, scopes: list[str] | None, actor_id: int | None,
         storage.delete(key)
     for folder in folders:
         storage.delete_folder(folder)
-    counts = {"files": len(keys), "folders": len(folders), "transcripts": transcripts}
+    counts = {"files": len(keys), "folders": len(folders), **removed}
     if whole:
         storyteller = story.storyteller
         db.session.delete(story)
@@ -128,50 +127,3 @@ def erase_now(story: Story, scopes: list[str] | None, actor_id: int | None,
                      f"{n} {what}" for what, n in counts.items()))
     logger.info("Story %s erased (%s): %s", story_id, _what(scopes), counts)
     return counts
-
-
-@dataclass(frozen=True)
-class Prepared:
-    story_id: int
-    scopes: list[str] | None
-    reason: str
-    actor_id: int | None
-
-
-class ErasureJobs:
-    """How the job runner erases a story (queue `default`)."""
-
-    kind = KIND
-    queue = "default"
-    failure_message = ("Erasing this story failed on the server. Tell your StoryHub admin: "
-                       "the story stays withdrawn and unused until it is erased.")
-
-    def prepare(self, job: Job) -> Prepared:
-        if db.session.get(Story, job.target_id) is None:
-            raise jobs.NothingToDo()
-        params = job.params or {}
-        return Prepared(int(job.target_id or 0), params.get("scopes"),
-                        params.get("reason", "withdrawn"), params.get("actor_id"))
-
-    def work(self, prepared: Prepared, report: jobs.Report) -> None:
-        """Nothing long: the erasure is done in `publish`, with the job's own transaction."""
-
-    def publish(self, job: Job, prepared: Prepared, result: None) -> None:
-        story = db.session.get(Story, prepared.story_id)
-        if story is not None:
-            erase_now(story, prepared.scopes, prepared.actor_id, prepared.reason)
-
-    def discard(self, prepared: Prepared) -> None:
-        """Nothing is made aside."""
-
-    def after_commit(self, prepared: Prepared) -> None:
-        """Leave no copy of the erased rows in the database's files."""
-        scrub()
-
-
-jobs.register(ErasureJobs())
-
-
-def run_erasure_job(job_id: int) -> str:
-    """Do one erasure job here and now (as a worker would); return what happened."""
-    return jobs.run_job(job_id)

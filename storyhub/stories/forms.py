@@ -18,7 +18,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-from .audio import ACCEPTED_FORMATS_TEXT
+from ..media.audio import ACCEPTED_FORMATS_TEXT
 from .consent import SCOPE_LABELS, Scope
 from .models import StorytellerRole, StoryType
 
@@ -32,7 +32,11 @@ CHANGE_CHANNELS = [("in_person", "In person"), ("phone", "On the phone"),
 
 
 class StoryForm(FlaskForm):
-    title = StringField("Story title", validators=[DataRequired(), Length(max=200)],
+    # Each message names its field: the error summary at the top of a long phone form lists
+    # them, away from the boxes they are about.
+    title = StringField("Story title", validators=[
+        DataRequired(message="Enter a title for the story."),
+        Length(max=200, message="Keep the title to 200 characters or fewer.")],
                         description="A few words to find it again, e.g. ‘First week out of "
                                     "prison’. No names.")
     story_type = RadioField("Type of story",
@@ -59,7 +63,8 @@ class StoryForm(FlaskForm):
                             render_kw={"autocomplete": "off"})
     site = SelectField("Site", coerce=int, validators=[Optional()])
     language = SelectField("Language spoken", choices=LANGUAGES, default="en")
-    recorded_on = DateField("Date recorded", default=date.today, validators=[DataRequired()])
+    recorded_on = DateField("Date recorded", default=date.today, validators=[
+        DataRequired(message="Enter the date the story was recorded.")])
     tags = StringField("Tags (optional)", validators=[Optional(), Length(max=500)],
                        description="Separate with commas, e.g. housing, first appointment")
 
@@ -83,7 +88,8 @@ class StoryForm(FlaskForm):
                              render_kw={"accept": "application/pdf,image/jpeg,image/png"})
     witnessed_by = StringField("Witnessed by (optional)", validators=[Optional(), Length(max=200)])
     consent_given_on = DateField("Date consent was given", default=date.today,
-                                 validators=[DataRequired()])
+                                 validators=[DataRequired(
+                                     message="Enter the date consent was given.")])
     consent_review_on = DateField("Review consent by (optional)", validators=[Optional()],
                                   description="When to check again that they are still happy.")
 

@@ -14,11 +14,14 @@ from ..accounts.models import Site, User
 from ..accounts.service import get_user_by_username
 from ..database import with_schema
 from ..extensions import db
+from ..media.audio import AudioRejected
 from ..policy import AccessDenied
 from ..storage import StorageFull
 from . import service
-from .audio import AudioRejected
 from .consent import Scope
+from .forms import StoryForm
+from .models import Story, StoryStatus
+from .state import states_of
 
 logger = logging.getLogger(__name__)
 AUDIO_SUFFIXES = {".wav", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".flac", ".webm"}
@@ -70,8 +73,6 @@ def inside(folder: Path, name: str, what: str) -> Path:
 def _check_fields(row: dict[str, str]) -> None:
     """Apply the web form's checks to the row's story fields; raise StoryError saying which."""
     from werkzeug.datastructures import MultiDict
-
-    from .forms import StoryForm
 
     values = {name: (row.get(name) or "").strip() for name in FORM_CHECKED}
     values["language"] = values["language"] or "en"
@@ -193,9 +194,6 @@ def _wait_for_transcripts(story_ids: list[int]) -> None:
     import time
 
     from sqlalchemy import select
-
-    from .models import Story, StoryStatus
-    from .state import states_of
 
     finished = {StoryStatus.TRANSCRIBED, StoryStatus.REVIEWED, StoryStatus.FAILED,
                 StoryStatus.UPLOADED}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from datetime import date, datetime
 
 from sqlalchemy import ForeignKey, String, Text, false
@@ -75,6 +76,14 @@ class Storyteller(Model):
                                                 index=True)
     identity: Mapped[StorytellerIdentity | None] = relationship(
         back_populates="storyteller", cascade="all, delete-orphan", uselist=False)
+
+    def named_in(self, *texts: str) -> bool:
+        """Say whether any of `texts` holds a word of the storyteller's stored real name."""
+        if self.identity is None:
+            return False
+        # Words, not spellings: "Zebedee's", "O'Brien" and "Smith-Jones" name them as well.
+        parts = {p for p in re.findall(r"\w+", self.identity.real_name.lower()) if len(p) > 1}
+        return any(parts & set(re.findall(r"\w+", text.lower())) for text in texts)
 
 
 class StorytellerIdentity(Model):

@@ -9,26 +9,23 @@ Two schedules (config.py, each can be switched off with None):
   without being renewed is erased, as if withdrawn. Until then the policy already keeps it
   out of analysis, packs and the library, and the reporter sees it listed to renew.
 
-The sweep runs as a job (kind "retention", one a day, queued by the reaper's loop), so it is
-retried like any job and its actions are audited without content.
+The sweep runs as a job (kind "retention", one a day, queued by the reaper's loop; see
+tasks.py), so it is retried like any job and its actions are audited without content.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
-from .. import audit
+from .. import audit, signals
 from ..database import utcnow
 from ..extensions import db
 from ..jobs import runner as jobs
-from ..jobs.models import Job
 from ..storage import get_storage
-from ..transcripts.models import Transcript
 from .erasure import request_erasure
 from .models import Consent, Recording, Story
 
@@ -61,14 +58,15 @@ def sweep() -> dict[str, int]:
     days = config.get("RETENTION_ORIGINAL_DAYS")
     if days is not None:
         before = _now() - timedelta(days=int(days))
-        rows = db.session.execute(select(Recording, Transcript.story_id).join(
-            Transcript, Transcript.story_id == Recording.story_id).where(
-            Transcript.reviewed_at < before, Recording.original_key != "")).all()
+        reviewed = [Recording.story_id.in_(ids) for _receiver, ids
+                    in signals.stories_reviewed_before.send(before) if ids is not None]
+        recordings = db.session.scalars(select(Recording).where(
+            or_(*reviewed), Recording.original_key != "")).all() if reviewed else []
         storage = get_storage()
-        for recording, story_id in rows:
+        for recording in recordings:
             storage.delete(recording.original_key)
             recording.original_key = ""
-            audit.record("retention.original_deleted", None, "story", story_id,
+            audit.record("retention.original_deleted", None, "story", recording.story_id,
                          detail=f"{int(days)} days after review")
             done["originals"] += 1
     days = config.get("RETENTION_EXPIRED_DAYS")
@@ -88,34 +86,5 @@ def sweep() -> dict[str, int]:
     return done
 
 
-@dataclass(frozen=True)
-class Prepared:
-    day: str
-
-
-class RetentionJobs:
-    """How the job runner applies the retention schedules (queue `default`)."""
-
-    kind = KIND
-    queue = "default"
-    failure_message = "Applying the retention schedule failed; it is tried again tomorrow."
-
-    def prepare(self, job: Job) -> Prepared:
-        return Prepared(today().isoformat())
-
-    def work(self, prepared: Prepared, report: jobs.Report) -> None:
-        """Nothing long: the sweep is done in `publish`, in the job's own transaction."""
-
-    def publish(self, job: Job, prepared: Prepared, result: None) -> None:
-        sweep()
-
-    def discard(self, prepared: Prepared) -> None:
-        """Nothing is made aside."""
-
-
 def daily_key() -> str:
     return f"{KIND}:{today().isoformat()}"
-
-
-jobs.register(RetentionJobs())
-jobs.register_periodic(KIND, daily_key)

@@ -20,11 +20,14 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import audit, policy, signals
 from ..accounts.models import Role, User
+from ..database import utcnow
 from ..extensions import db
+from ..jobs import runner as jobs
 from ..keys import new_story_key, story_key
+from ..media import audio
 from ..storage import StorageFull, StoredFile, get_storage, track_new_file
-from . import audio
 from .consent import Scope
+from .erasure import request_erasure
 from .models import (
     Consent,
     ConsentMethod,
@@ -38,7 +41,6 @@ from .models import (
 
 logger = logging.getLogger(__name__)
 
-UPLOAD_ROLES = (Role.REPORTER, Role.FACILITATOR, Role.ADMIN)
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
 FORM_TYPES = {b"%PDF": ("pdf", "application/pdf"), b"\x89PNG": ("png", "image/png"),
               b"\xff\xd8\xff": ("jpg", "image/jpeg")}
@@ -90,7 +92,7 @@ def _sha256(path: Path) -> str:
 
 
 def _check_story(new: NewStory, terms: NewConsent, actor: User) -> None:
-    if not actor.has_role(*UPLOAD_ROLES):
+    if not policy.may(actor, policy.Work.GATHER):
         raise policy.AccessDenied("Only community reporters, facilitators and admins add "
                                   "stories.")
     if not new.title.strip():
@@ -297,9 +299,6 @@ def change_consent(story: Story, change: ConsentChange, actor: User) -> set[Scop
     Widening or renewing consent needs the storyteller's word as much as narrowing it, so each
     change is audited with when and how they gave it (never with what they said).
     """
-    from ..jobs import runner as jobs
-    from .erasure import request_erasure
-
     policy.require(actor, story, policy.Action.CONSENT)
     consent = story.consent
     if consent is None:
@@ -335,16 +334,28 @@ def change_consent(story: Story, change: ConsentChange, actor: User) -> set[Scop
     return removed
 
 
+def rename_story(story: Story, title: str, actor: User) -> None:
+    """Give the story a new title (one that does not name its storyteller, say)."""
+    policy.require(actor, story, policy.Action.EDIT)
+    title = " ".join(title.split())
+    if not title:
+        raise StoryError("Give the story a title.")
+    if len(title) > 200:
+        raise StoryError(f"Keep the title to 200 characters or fewer; it is {len(title)}.")
+    if title == story.title:
+        return
+    story.title = title
+    db.session.flush()
+    audit.record("story.rename", actor.id, "story", story.id)
+    signals.story_renamed.send(story.id)
+
+
 def withdraw_consent(story: Story, actor: User) -> int:
     """Record that the storyteller took their consent back, stop its jobs, and erase it.
 
     Returns how many queued or running jobs were stopped. The erasure runs as a job (see
     erasure.py); until it has, nothing can use the story (the policy refuses everything).
     """
-    from ..database import utcnow
-    from ..jobs import runner as jobs
-    from .erasure import request_erasure
-
     policy.require(actor, story, policy.Action.CONSENT)
     if story.consent is None:
         raise StoryError("No consent has been recorded for this story.")
@@ -357,10 +368,6 @@ def withdraw_consent(story: Story, actor: User) -> int:
 
 def erase_story(story: Story, actor: User) -> None:
     """Erase a story on request (an admin's action): stop every use now, erase in a job."""
-    from ..database import utcnow
-    from ..jobs import runner as jobs
-    from .erasure import request_erasure
-
     policy.require(actor, story, policy.Action.ERASE)
     if story.consent is not None and story.consent.withdrawn_at is None:
         story.consent.withdrawn_at = utcnow()

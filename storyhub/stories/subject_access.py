@@ -10,14 +10,17 @@ Only admins make it, and making it is audited.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 import zipfile
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import select
 
-from .. import audit, policy
+from .. import audit, policy, signals
 from ..accounts.models import User
 from ..audit import AuditEvent
 from ..extensions import db
@@ -69,9 +72,6 @@ def _story_record(story: Story) -> dict:
 
 
 def _access_log(story_id: int) -> str:
-    import csv
-    import io
-
     names = {row.id: row.username for row in db.session.execute(select(User.id, User.username))}
     out = io.StringIO()
     writer = csv.writer(out)
@@ -86,26 +86,8 @@ def _access_log(story_id: int) -> str:
     return out.getvalue()
 
 
-def _themes(story_id: int) -> list[dict]:
-    from ..themes.models import Passage, Theme, ThemePassage
-
-    rows = db.session.execute(
-        select(Passage, ThemePassage.run_id, Theme.label).join(
-            ThemePassage, ThemePassage.passage_id == Passage.id).outerjoin(
-            Theme, Theme.id == ThemePassage.theme_id).where(Passage.story_id == story_id)
-        .order_by(ThemePassage.run_id, Passage.position)).all()
-    return [{"run": run_id, "theme": label, "start": passage.start, "end": passage.end,
-             "text": passage.text} for passage, run_id, label in rows]
-
-
 def build(storyteller: Storyteller, actor: User, out: Path) -> int:
     """Write the ZIP for `storyteller` to `out`; return how many stories it holds."""
-    from datetime import date
-
-    from ..policy import Form
-    from ..transcripts.editing import to_json, to_text
-    from ..transcripts.service import get_transcript
-
     stories = list(db.session.scalars(select(Story).where(
         Story.storyteller_id == storyteller.id).order_by(Story.id)))
     for story in stories:
@@ -137,11 +119,10 @@ def build(storyteller: Storyteller, actor: User, out: Path) -> int:
                 add(recording.original_key,
                     folder + "original" + Path(recording.original_key or "x").suffix)
                 add(recording.playback_key, folder + "playback.m4a")
-            transcript = get_transcript(story)
-            if transcript is not None:
-                archive.writestr(folder + "transcript.txt", to_text(transcript, Form.FULL))
-                archive.writestr(folder + "transcript.json", to_json(transcript, Form.FULL))
-            archive.writestr(folder + "themes.json", json.dumps(_themes(story.id), indent=2))
+            # The transcript and the theme passages: each feature adds what it made.
+            for _receiver, parts in signals.subject_access_parts.send(story):
+                for name, text in (parts or {}).items():
+                    archive.writestr(folder + name, text)
             archive.writestr(folder + "access-log.csv", _access_log(story.id))
     for story in stories:
         audit.record("subject_access.export", actor.id, "story", story.id,

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import logging
 from datetime import date
 from pathlib import Path
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -23,22 +21,20 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
-from werkzeug.wsgi import wrap_file
 
 from .. import audit, policy, signals
-from ..accounts.auth import role_required
 from ..accounts.models import Role, Site
 from ..extensions import db
-from ..storage import StorageFull, StoredFile, get_storage
-from . import erasure, retention, service, subject_access  # noqa: F401  (job handlers)
-from .audio import AudioRejected, format_duration
+from ..media.audio import AudioRejected, format_duration
+from ..storage import StorageFull, get_storage
+from ..web import allowed, send_audio, starts_listening, story_or_abort
+from . import retention, service, subject_access, tasks  # noqa: F401  (tasks: job handlers)
 from .consent import Scope
 from .forms import LANGUAGES, ConsentChangeForm, StoryForm
 from .state import state_of, states_of
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("stories", __name__, url_prefix="/stories", template_folder="templates")
-READERS = (Role.REPORTER, Role.FACILITATOR, Role.ADMIN)
 
 
 def _wants_json() -> bool:
@@ -66,15 +62,48 @@ def _uploaded_path(file: FileStorage | None) -> Path | None:
     return Path(name)
 
 
-def _refuse(form: StoryForm, message: str, status: int, link: str | None = None):
+# The field a refusal from the service is about, by how its message starts: the form's error
+# summary links to it and marks it. A message not here is shown in the summary alone.
+FIELD_OF_REFUSAL = {
+    "Give the story a short title": "title",
+    "You entered the storyteller's real name": "real_name",
+    "The date recorded cannot be": "recorded_on",
+    "You can only add stories for your own site": "site",
+    "Record the storyteller's consent": "consent_transcribe_analyse",
+    "The date consent was given cannot be": "consent_given_on",
+    "The consent review date": "consent_review_on",
+    "Say where on the recording": "spoken_at",
+    "The consent time is after the end": "spoken_at",
+    "Upload a photo or scan of the signed consent form": "consent_form",
+    "The consent form": "consent_form",
+    service.UNKNOWN_CODE: "storyteller_code",
+}
+
+
+def _field_of(message: str) -> str | None:
+    return next((name for start, name in FIELD_OF_REFUSAL.items()
+                 if message.startswith(start)), None)
+
+
+def _refuse(form: StoryForm, message: str, status: int, link: str | None = None,
+            field: str | None = None):
+    """Answer a story that was not stored: the recorder's script gets JSON, a plain post the
+    form again, with every problem in the summary at its top, each linked to its field."""
+    if status != 400:  # a refusal from the service or the recording, not the form's checks
+        field = field or _field_of(message)
+        if field is not None:
+            form[field].errors = [*form[field].errors, message]
+        else:
+            form.form_errors.append(message)
+    errors = [{"field": form[name].id if name in form else None, "message": error}
+              for name, found in form.errors.items() for error in found]
     if _wants_json():
-        return jsonify({"error": message, "link": link}), status
-    flash(message, "error")
+        return jsonify({"error": message, "link": link, "errors": errors}), status
     return render_template("stories/new.html", form=form, existing_link=link), status
 
 
 @bp.route("/")
-@role_required(*READERS)
+@allowed(policy.Action.SEE)
 def index():
     stories = db.session.scalars(service.visible_stories(current_user)).all()
     return render_template("stories/index.html", stories=stories, states=states_of(stories),
@@ -84,7 +113,7 @@ def index():
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@role_required(*READERS)
+@allowed(policy.Work.GATHER)
 def new():
     form = StoryForm()
     _site_choices(form)
@@ -95,7 +124,8 @@ def new():
         return _refuse(form, message or "Check the form and try again.", 400)
     upload = _uploaded_path(form.audio.data)
     if upload is None:
-        return _refuse(form, "Choose a recording to upload, or record one.", 400)
+        form.audio.errors = ["Choose a recording to upload, or record one."]
+        return _refuse(form, form.audio.errors[0], 400)
     story_in = service.NewStory(
         title=form.title.data, storyteller_role=form.storyteller_role.data,
         story_type=form.story_type.data, recorded_on=form.recorded_on.data,
@@ -114,8 +144,12 @@ def new():
         db.session.commit()
     except service.DuplicateRecording as exc:
         db.session.rollback()
-        return _refuse(form, str(exc), 409, url_for("stories.show", story_id=exc.story_id))
-    except (service.StoryError, AudioRejected) as exc:
+        return _refuse(form, str(exc), 409, url_for("stories.show", story_id=exc.story_id),
+                       field="audio")
+    except AudioRejected as exc:
+        db.session.rollback()
+        return _refuse(form, str(exc), 422, field="audio")
+    except service.StoryError as exc:
         db.session.rollback()
         return _refuse(form, str(exc), 422)
     except StorageFull as exc:
@@ -133,46 +167,8 @@ def new():
     return redirect(target)
 
 
-def story_or_abort(story_id: int, action: policy.Action = policy.Action.SEE):
-    """Return the story if the signed-in user may do `action` to it, else answer 404 or 403.
-
-    A refusal (AccessDenied) becomes a 403 page, or JSON, saying why (security.py).
-    """
-    try:
-        return service.get_story(story_id, current_user, action)
-    except LookupError:
-        abort(404)
-
-
-def starts_listening() -> bool:
-    """Return True for a request that starts playing (not a later Range request of it)."""
-    ranges = request.range.ranges if request.range else []
-    return not ranges or ranges[0][0] in (0, None)
-
-
-def send_audio(stored: StoredFile, name: str):
-    """Send a stored audio file for playing in the page (Range requests, never cached).
-
-    A sealed file is decrypted as it is sent, only the ranges asked for.
-    """
-    if not stored.sealed:
-        response = send_file(stored.path, mimetype="audio/mp4", conditional=True,
-                             download_name=name, max_age=0)
-    else:
-        reader = stored.open()
-        size = reader.seek(0, io.SEEK_END)
-        reader.seek(0)
-        response = Response(wrap_file(request.environ, reader), mimetype="audio/mp4",
-                            direct_passthrough=True)
-        response.content_length = size
-        response.make_conditional(request, accept_ranges=True, complete_length=size)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Disposition"] = f'inline; filename="{name}"'
-    return response
-
-
 @bp.route("/<int:story_id>")
-@role_required(*READERS)
+@allowed(policy.Action.SEE)
 def show(story_id: int):
     story = story_or_abort(story_id)
     can = {action.value: policy.decide(current_user, story, action) for action in (
@@ -188,8 +184,23 @@ def show(story_id: int):
                            language_names={c.value: c.label for c in LANGUAGES})
 
 
+@bp.route("/<int:story_id>/title", methods=["POST"])
+@allowed(policy.Action.SEE)
+def rename(story_id: int):
+    story = story_or_abort(story_id, policy.Action.EDIT)
+    try:
+        service.rename_story(story, request.form.get("title", ""), current_user)
+        db.session.commit()
+    except service.StoryError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        flash("Title changed.", "success")
+    return redirect(url_for("stories.show", story_id=story.id))
+
+
 @bp.route("/<int:story_id>/audio")
-@role_required(*READERS)
+@allowed(policy.Action.PLAY)
 def audio(story_id: int):
     story = story_or_abort(story_id)
     stored = service.playback_file(story, current_user)
@@ -205,7 +216,7 @@ def _consent_page(story, form: ConsentChangeForm, status: int = 200):
 
 
 @bp.route("/<int:story_id>/consent", methods=["GET", "POST"])
-@role_required(*READERS)
+@allowed(policy.Action.CONSENT)
 def consent(story_id: int):
     """Change what the storyteller agrees to, or renew it by a new review date."""
     story = story_or_abort(story_id, policy.Action.CONSENT)
@@ -239,7 +250,7 @@ def consent(story_id: int):
 
 
 @bp.route("/<int:story_id>/consent/withdraw", methods=["POST"])
-@role_required(*READERS)
+@allowed(policy.Action.CONSENT)
 def withdraw_consent(story_id: int):
     story = story_or_abort(story_id)
     try:
@@ -255,7 +266,7 @@ def withdraw_consent(story_id: int):
 
 
 @bp.route("/<int:story_id>/erase", methods=["POST"])
-@role_required(Role.ADMIN)
+@allowed(policy.Action.ERASE)
 def erase(story_id: int):
     story = story_or_abort(story_id, policy.Action.ERASE)
     service.erase_story(story, current_user)
@@ -267,7 +278,7 @@ def erase(story_id: int):
 
 
 @bp.route("/<int:story_id>/subject-access.zip")
-@role_required(Role.ADMIN)
+@allowed(policy.Action.SUBJECT_ACCESS)
 def subject_access_export(story_id: int):
     """Everything held about this story's storyteller (all their stories), as a ZIP."""
     story = story_or_abort(story_id, policy.Action.SUBJECT_ACCESS)

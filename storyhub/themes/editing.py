@@ -2,6 +2,8 @@
 
 A new run matches its themes to the previous run's by shared passages; where they match, the
 facilitator's names, descriptions, hidden marks, merges, splits, moves and pins come along.
+Each edit a facilitator makes is recorded, with what it changed, so it can be undone
+(history.py); carrying edits over to a new run is not recorded.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from collections import Counter, defaultdict
 import numpy as np
 from sqlalchemy import func, select
 
-from .. import audit
+from .. import audit, signals
 from ..extensions import db
+from .history import Recorder
 from .models import Passage, Theme, ThemePassage, ThemeRun
 
 # A new theme takes an old one's edits when most of the new theme's passages were in it.
@@ -33,38 +36,66 @@ def _assignment(run: ThemeRun, passage_id: int) -> ThemePassage:
     return row
 
 
+def _quoted(label: str) -> str:
+    return f"“{label}”"
+
+
 def rename(run: ThemeRun, theme_id: int, label: str, description: str, actor_id: int) -> Theme:
     theme = _theme_in(run, theme_id)
     label = " ".join(label.split())[:120]
     if not label:
         raise ValueError("Give the theme a name.")
+    old = theme.label
+    recorder = Recorder(run, "rename", actor_id, theme.id)
+    recorder.theme(theme)
     theme.label, theme.description, theme.edited = label, description.strip()[:2000], True
+    recorder.done(f"Renamed {_quoted(old)} to {_quoted(label)}" if label != old
+                  else f"Described {_quoted(label)}")
     audit.record("themes.rename", actor_id, "theme", theme.id)
+    if label != old:
+        signals.theme_renamed.send(theme.id, old=old, new=label)
     return theme
 
 
 def set_hidden(run: ThemeRun, theme_id: int, hidden: bool, actor_id: int) -> Theme:
     theme = _theme_in(run, theme_id)
+    recorder = Recorder(run, "hide" if hidden else "show", actor_id, theme.id)
+    recorder.theme(theme)
     theme.hidden = hidden
+    recorder.done(f"Hid {_quoted(theme.label)}" if hidden
+                  else f"Showed {_quoted(theme.label)} again")
     audit.record("themes.hide" if hidden else "themes.show", actor_id, "theme", theme.id)
     return theme
 
 
-def merge(run: ThemeRun, target_id: int, source_ids: list[int], actor_id: int | None) -> Theme:
-    """Move every passage of the source themes into the target and remove the sources."""
+def merging(run: ThemeRun, target_id: int, source_ids: list[int]) -> tuple[Theme, list[Theme]]:
+    """Return the themes a merge would join (target, sources), or say why it cannot."""
     target = _theme_in(run, target_id)
-    sources = [_theme_in(run, s) for s in source_ids if s != target_id]
+    sources = [_theme_in(run, s) for s in dict.fromkeys(source_ids) if s != target_id]
     if not sources:
         raise ValueError("Choose at least one other theme to merge into this one.")
+    return target, sources
+
+
+def merge(run: ThemeRun, target_id: int, source_ids: list[int], actor_id: int | None) -> Theme:
+    """Move every passage of the source themes into the target and remove the sources."""
+    target, sources = merging(run, target_id, source_ids)
+    recorder = Recorder(run, "merge", actor_id, target.id)
+    recorder.theme(target)
     for source in sources:
-        for row in db.session.scalars(select(ThemePassage).where(
-                ThemePassage.run_id == run.id, ThemePassage.theme_id == source.id)):
+        rows = db.session.scalars(select(ThemePassage).where(
+            ThemePassage.run_id == run.id, ThemePassage.theme_id == source.id)).all()
+        recorder.passages(rows)
+        for row in rows:
             row.theme_id = target.id
         target.keywords = list(dict.fromkeys(target.keywords + source.keywords))[:12]
         target.merged_from = [*target.merged_from, source.label]
+        recorder.deleting(source)
         db.session.delete(source)
     db.session.flush()
     target.edited = True
+    recorder.done(f"Merged {' and '.join(_quoted(s.label) for s in sources)} into "
+                  f"{_quoted(target.label)}")
     audit.record("themes.merge", actor_id, "theme", target.id)
     return target
 
@@ -96,13 +127,18 @@ def split(run: ThemeRun, theme_id: int, actor_id: int, parts: int | None = None)
     groups = sorted(set(labels.tolist()), key=lambda g: -(labels == g).sum())
     if len(groups) < 2:
         raise ValueError("These passages are too alike to split.")
+    recorder = Recorder(run, "split", actor_id, theme.id)
+    recorder.theme(theme)
+    recorder.passages(rows)
+    old_label = theme.label
     texts = [r.passage.text for r in rows]
     keywords = _keywords(texts, labels)
     created = [theme]
     next_number = (db.session.scalar(select(func.max(Theme.number)).where(
         Theme.run_id == run.id)) or 0) + 1
-    theme.keywords, theme.label = keywords[groups[0]], modeling.readable_label(
-        keywords[groups[0]])[:120]
+    # A split's names are StoryHub's (made of the passages' words), until the facilitator's.
+    theme.keywords = keywords[groups[0]]
+    theme.label = theme.auto_label = modeling.readable_label(keywords[groups[0]])[:120]
     theme.edited = True
     for offset, group in enumerate(groups[1:]):
         label = modeling.readable_label(keywords[group])[:120]
@@ -115,6 +151,8 @@ def split(run: ThemeRun, theme_id: int, actor_id: int, parts: int | None = None)
             if lab == group:
                 row.theme_id = new.id
         created.append(new)
+    recorder.done(f"Split {_quoted(old_label)} into {len(created)} themes",
+                  created=[t.id for t in created[1:]])
     audit.record("themes.split", actor_id, "theme", theme.id)
     return created
 
@@ -137,19 +175,36 @@ def _keywords(texts: list[str], labels) -> dict[int, list[str]]:
             for j, g in enumerate(groups)}
 
 
+def _label(run: ThemeRun, theme_id: int | None) -> str:
+    if theme_id is None:
+        return "no theme"
+    return _quoted(_theme_in(run, theme_id).label)
+
+
 def move(run: ThemeRun, passage_id: int, theme_id: int | None, actor_id: int) -> ThemePassage:
     """Put a passage in another theme (or in none)."""
     row = _assignment(run, passage_id)
     if theme_id is not None:
         _theme_in(run, theme_id)
+    if theme_id == row.theme_id:
+        raise ValueError("The passage is already there: choose another theme to move it to."
+                         if theme_id is not None else
+                         "The passage is in no theme: choose a theme to move it to.")
+    recorder = Recorder(run, "move", actor_id, row.theme_id)
+    recorder.passages([row])
+    summary = f"Moved a passage from {_label(run, row.theme_id)} to {_label(run, theme_id)}"
     row.theme_id, row.moved = theme_id, True
+    recorder.done(summary)
     audit.record("themes.move", actor_id, "theme_run", run.id)
     return row
 
 
 def pin(run: ThemeRun, passage_id: int, pinned: bool, actor_id: int) -> ThemePassage:
     row = _assignment(run, passage_id)
+    recorder = Recorder(run, "pin" if pinned else "unpin", actor_id, row.theme_id)
+    recorder.passages([row])
     row.pinned = pinned
+    recorder.done(f"{'Pinned' if pinned else 'Unpinned'} a quote in {_label(run, row.theme_id)}")
     audit.record("themes.pin" if pinned else "themes.unpin", actor_id, "theme_run", run.id)
     return row
 
@@ -197,6 +252,8 @@ def carry_over(previous: ThemeRun, run: ThemeRun) -> None:
             merge(run, keep.id, new_ids[1:], actor_id=None)
         if old.edited:
             keep.label, keep.description, keep.edited = old.label, old.description, True
+            if old.label == old.auto_label:  # StoryHub's name (of a merge or split), carried
+                keep.auto_label = old.auto_label
             keep.merged_from = list(old.merged_from)
         keep.hidden = old.hidden
     # Moves and pins follow the passage.

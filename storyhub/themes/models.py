@@ -70,13 +70,22 @@ class ThemeRun(Model):
     inputs: Mapped[dict] = mapped_column(JSON, default=dict)
     results: Mapped[dict] = mapped_column(JSON, default=dict)
     model_key: Mapped[str | None] = mapped_column(String(255))
+    # The data key the saved model's files are sealed with, wrapped by a master key
+    # (themes/service.py says why a run has its own); cleared when the model is deleted.
+    model_wrapped_key: Mapped[str | None] = mapped_column(String(200))
     # Why the run no longer matches its stories (a transcript changed, a story was withdrawn):
     # its pages show the current words and offer a re-run.
     stale_reason: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    # When a facilitator last published this run's themes to the staff library, and who: set
+    # on one run at most, the one staff see (library/publishing.py keeps what they see).
+    published_at: Mapped[datetime | None]
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id",
+                                                                   ondelete="SET NULL"))
 
-    created_by: Mapped[User | None] = relationship()
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    published_by: Mapped[User | None] = relationship(foreign_keys=[published_by_id])
     job: Mapped[Job | None] = relationship()
     themes: Mapped[list[Theme]] = relationship(
         back_populates="run", order_by="Theme.position", cascade="all, delete-orphan")
@@ -137,3 +146,28 @@ class ThemePassage(Model):
 
     passage: Mapped[Passage] = relationship()
     theme: Mapped[Theme | None] = relationship()
+
+
+class ThemeEdit(Model):
+    """One facilitator's edit of a run's themes, with what it changed, so it can be undone.
+
+    `before` holds the touched themes and passage places as they were (themes/history.py says
+    what); it is dropped when a story's words change or leave, since it may hold them.
+    """
+
+    __tablename__ = "theme_edits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("theme_runs.id", ondelete="CASCADE"),
+                                        index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    # The theme the edit was made on (no key: a merge or an undo may remove it).
+    theme_id: Mapped[int | None]
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    before: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
+    undone_at: Mapped[datetime | None]
+    undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
+    undone_by: Mapped[User | None] = relationship(foreign_keys=[undone_by_id])

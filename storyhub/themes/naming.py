@@ -6,6 +6,9 @@ the theme (class-based TF-IDF, as BERTopic's) and how close its embedding is to 
 centre (KeyBERT-style, same embedding model); the name is the best two, chosen with maximal
 marginal relevance so they say different things ("Hostel and council"). The subtitle is the
 theme's most representative sentence: of its passages nearest the centre, the sentence nearest.
+
+Once shown, a name stays: when a story's words change or leave, `Said` and `without` take out of
+a name only the words its passages no longer say ("Sarah and housing" -> "Housing").
 """
 
 from __future__ import annotations
@@ -13,11 +16,15 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
 WORD = re.compile(r"[a-z][a-z'-]*[a-z]|[a-z]")
+# A redaction's label ("[NAME]") stands in for words no longer said; it says none itself.
+REDACTION_LABEL = re.compile(r"\[[A-Z]+\]")
+# Where a name's parts meet: "Hostel and council", "Housing, hostel and landlord".
+NAME_PARTS = re.compile(r",\s*|\s+and\s+")
 # Words that name no theme in spoken stories (on top of English stop words and fillers).
 EXTRA_STOP = frozenset("""
     i'm i've i'd i'll you're you've you'd he's she's it's we're we've they're they've that's
@@ -103,6 +110,47 @@ def candidates(text: str, stop: frozenset[str] | None = None) -> list[str]:
             found.extend(" ".join(run[i:i + size]) for i in range(len(run) - size + 1))
         run = []
     return found
+
+
+def words(text: str) -> list[str]:
+    """Return the words of `text` in their dictionary form, redaction labels left out."""
+    return [lemma(w) for w in WORD.findall(REDACTION_LABEL.sub(" ", text).lower())]
+
+
+class Said:
+    """What some passages say, to ask whether a key phrase or a name's word is among it.
+
+    Compared in dictionary form, as key phrases are made ("kids" says "kid"), and never across
+    two passages.
+    """
+
+    def __init__(self, texts: Iterable[str]):
+        self._said = " " + " | ".join(" ".join(words(text)) for text in texts) + " "
+
+    def __contains__(self, phrase: object) -> bool:
+        found = words(phrase) if isinstance(phrase, str) else []
+        return bool(found) and f" {' '.join(found)} " in self._said
+
+
+def name_words(name: str) -> list[str]:
+    """Return the words of a theme's name, without the "and"s and commas between its parts."""
+    return [word for part in NAME_PARTS.split(name.strip()) for word in part.split()]
+
+
+def without(name: str, gone: Callable[[str], bool]) -> str:
+    """Return `name` without its words that are `gone`, and otherwise as it was.
+
+    "Sarah and housing" without "Sarah" is "Housing"; a name left with no word is "Theme".
+    """
+    if not any(gone(word) for word in name_words(name)):
+        return name
+    kept = [" ".join(w for w in part.split() if not gone(w))
+            for part in NAME_PARTS.split(name.strip())]
+    kept = [part for part in kept if part]
+    if not kept:
+        return "Theme"
+    text = kept[0] if len(kept) == 1 else ", ".join(kept[:-1]) + " and " + kept[-1]
+    return text[:1].upper() + text[1:]
 
 
 def _phrase_label(phrases: Sequence[str]) -> str:

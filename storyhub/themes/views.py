@@ -20,22 +20,21 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import select
 
-from .. import audit
-from ..accounts.auth import role_required
-from ..accounts.models import Role
+from .. import audit, policy
 from ..extensions import db
-from ..security import CSP
-from ..stories.views import send_audio, starts_listening
+from ..security import CSP, db_id
+from ..web import allowed, send_audio, starts_listening
 from . import (
-    board,
     editing,
+    history,
+    reading,
     service,
-    upkeep,  # noqa: F401  (its signal receivers)
+    story_changes,  # noqa: F401  (its signal receivers)
+    tasks,  # noqa: F401  (its job handler)
 )
 from .models import RunStatus, ThemeRun
 
 bp = Blueprint("themes", __name__, url_prefix="/themes", template_folder="templates")
-SHAPERS = (Role.FACILITATOR, Role.ADMIN)
 
 
 def run_or_abort(run_id: int) -> ThemeRun:
@@ -54,7 +53,7 @@ def done_run_or_abort(run_id: int) -> ThemeRun:
 
 
 @bp.route("/")
-@role_required(*SHAPERS)
+@allowed(policy.Work.SHAPE_THEMES)
 def index(status: int = 200):
     runs = db.session.scalars(select(ThemeRun).order_by(ThemeRun.number.desc())).all()
     active = next((r for r in runs if r.status in (RunStatus.QUEUED, RunStatus.RUNNING)), None)
@@ -75,7 +74,7 @@ def _conflict(message: str):
 
 
 @bp.route("/runs", methods=["POST"])
-@role_required(*SHAPERS)
+@allowed(policy.Work.SHAPE_THEMES)
 def start():
     try:
         run = service.start_run(current_user.id, request.form.get("seeds", ""))
@@ -91,7 +90,7 @@ def start():
 
 
 @bp.route("/runs/<int:run_id>/retry", methods=["POST"])
-@role_required(*SHAPERS)
+@allowed(policy.Work.SHAPE_THEMES)
 def retry(run_id: int):
     run = run_or_abort(run_id)
     try:
@@ -108,7 +107,7 @@ def retry(run_id: int):
 
 
 @bp.route("/runs/<int:run_id>/status")
-@role_required(*SHAPERS)
+@allowed(policy.Work.SHAPE_THEMES)
 def status(run_id: int):
     run = run_or_abort(run_id)
     return jsonify(service.run_status(run) | {"url": url_for("themes.run", run_id=run.id)})
@@ -121,21 +120,23 @@ def _audit_read(action: str, run_id: int) -> None:
 
 
 @bp.route("/runs/<int:run_id>")
-@role_required(*SHAPERS)
+@allowed(policy.Work.SHAPE_THEMES)
 def run(run_id: int):
     run = done_run_or_abort(run_id)
-    views, unassigned = board.theme_views(run)
+    views, unassigned = reading.theme_views(run)
     shared = [v for v in views if not v.theme.hidden and v.shared_by == "shared"]
     _audit_read("themes.view_run", run.id)
     return render_template("themes/run.html", run=run, views=views, unassigned=unassigned,
-                           shared=shared, no_passage=service.no_passage_stories(run))
+                           shared=shared, no_passage=service.no_passage_stories(run),
+                           staff=history.staff_view(run), changes=history.recent(run),
+                           latest=history.latest(run), describe=history.describe)
 
 
 @bp.route("/runs/<int:run_id>/themes/<int:theme_id>")
-@role_required(*SHAPERS)
+@allowed(policy.Work.SHAPE_THEMES)
 def theme(run_id: int, theme_id: int):
     run = done_run_or_abort(run_id)
-    views, _ = board.theme_views(run)
+    views, _ = reading.theme_views(run)
     view = next((v for v in views if v.theme.id == theme_id), None)
     if view is None:
         abort(404)
@@ -144,7 +145,9 @@ def theme(run_id: int, theme_id: int):
     rows = [r for r in found if r.passage.story_id in allowed]
     _audit_read("themes.view_theme", run.id)
     return render_template("themes/theme.html", run=run, view=view, rows=rows,
-                           others=[v.theme for v in views if v.theme.id != theme_id])
+                           others=[v.theme for v in views if v.theme.id != theme_id],
+                           staff=history.staff_view(run), latest=history.latest(run),
+                           describe=history.describe)
 
 
 def _edit(run_id: int, theme_id: int | None, action, message: str):
@@ -169,7 +172,7 @@ def _edit(run_id: int, theme_id: int | None, action, message: str):
 
 
 @bp.route("/runs/<int:run_id>/themes/<int:theme_id>/rename", methods=["POST"])
-@role_required(*SHAPERS)
+@allowed(policy.Work.SHAPE_THEMES)
 def rename(run_id: int, theme_id: int):
     return _edit(run_id, theme_id, lambda run: editing.rename(
         run, theme_id, request.form.get("label", ""), request.form.get("description", ""),
@@ -177,7 +180,7 @@ def rename(run_id: int, theme_id: int):
 
 
 @bp.route("/runs/<int:run_id>/themes/<int:theme_id>/hide", methods=["POST"])
-@role_required(*SHAPERS)
+@allowed(policy.Work.SHAPE_THEMES)
 def hide(run_id: int, theme_id: int):
     hidden = request.form.get("hidden") == "1"
     return _edit(run_id, theme_id, lambda run: editing.set_hidden(
@@ -185,52 +188,87 @@ def hide(run_id: int, theme_id: int):
         "Theme hidden from the board and map." if hidden else "Theme shown again.")
 
 
-@bp.route("/runs/<int:run_id>/themes/<int:theme_id>/merge", methods=["POST"])
-@role_required(*SHAPERS)
+@bp.route("/runs/<int:run_id>/themes/<int:theme_id>/merge", methods=["GET", "POST"])
+@allowed(policy.Work.SHAPE_THEMES)
 def merge(run_id: int, theme_id: int):
-    sources = [int(v) for v in request.form.getlist("sources") if v.isdigit()]
-    return _edit(run_id, theme_id, lambda run: editing.merge(
-        run, theme_id, sources, current_user.id), "Themes merged.")
+    """Ask first (a page of its own, so it works without JavaScript), then merge."""
+    sources = [i for i in map(db_id, request.values.getlist("sources")) if i is not None]
+    if request.method == "POST" and request.form.get("confirm") == "yes":
+        return _edit(run_id, theme_id, lambda run: editing.merge(
+            run, theme_id, sources, current_user.id), "Themes merged.")
+    run = done_run_or_abort(run_id)
+    try:
+        target, chosen = editing.merging(run, theme_id, sources)
+    except LookupError:
+        abort(404)
+    except ValueError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("themes.theme", run_id=run.id, theme_id=theme_id))
+    views = {v.theme.id: v for v in reading.theme_views(run)[0]}
+    joining = [views.get(t.id) or reading.ThemeView(t) for t in chosen]
+    return render_template("themes/merge.html", run=run,
+                           target=views.get(target.id) or reading.ThemeView(target),
+                           joining=joining, staff=history.staff_view(run))
 
 
 @bp.route("/runs/<int:run_id>/themes/<int:theme_id>/split", methods=["POST"])
-@role_required(*SHAPERS)
+@allowed(policy.Work.SHAPE_THEMES)
 def split(run_id: int, theme_id: int):
     parts = request.form.get("parts", "")
     return _edit(run_id, theme_id, lambda run: editing.split(
-        run, theme_id, current_user.id, int(parts) if parts.isdigit() else None)[0],
+        run, theme_id, current_user.id, db_id(parts))[0],
         "Theme split. Check the new themes' names.")
 
 
 @bp.route("/runs/<int:run_id>/passages/<int:passage_id>/move", methods=["POST"])
-@role_required(*SHAPERS)
+@allowed(policy.Work.SHAPE_THEMES)
 def move(run_id: int, passage_id: int):
     value = request.form.get("theme_id", "")
     return _edit(run_id, None, lambda run: editing.move(
-        run, passage_id, int(value) if value.isdigit() else None, current_user.id),
+        run, passage_id, db_id(value), current_user.id),
         "Passage moved.")
 
 
 @bp.route("/runs/<int:run_id>/passages/<int:passage_id>/pin", methods=["POST"])
-@role_required(*SHAPERS)
+@allowed(policy.Work.SHAPE_THEMES)
 def pin(run_id: int, passage_id: int):
     pinned = request.form.get("pinned") == "1"
     return _edit(run_id, None, lambda run: editing.pin(run, passage_id, pinned, current_user.id),
                  "Quote pinned to the board." if pinned else "Quote unpinned.")
 
 
+@bp.route("/runs/<int:run_id>/undo", methods=["POST"])
+@allowed(policy.Work.SHAPE_THEMES)
+def undo(run_id: int):
+    """Undo the run's latest edit; go back to the theme page it came from, if still there."""
+    run = done_run_or_abort(run_id)
+    try:
+        edit = history.undo(run, db_id(request.form.get("edit", "")) or 0, current_user.id)
+        db.session.commit()
+    except history.UndoError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        flash(f"Undone: {history.describe(edit)}.", "success")
+    back = db_id(request.form.get("theme", ""))
+    if back is not None and any(t.id == back for t in run.themes):
+        return redirect(url_for("themes.theme", run_id=run.id, theme_id=back))
+    return redirect(url_for("themes.run", run_id=run.id, _anchor="changes"))
+
+
 @bp.route("/runs/<int:run_id>/board")
-@role_required(*SHAPERS)
+@allowed(policy.Work.SHAPE_THEMES)
 def theme_board(run_id: int):
     run = done_run_or_abort(run_id)
-    views, _ = board.theme_views(run, include_hidden=False, quotes=4)
+    views, _ = reading.theme_views(run, include_hidden=False, quotes=4)
     _audit_read("themes.view_board", run.id)
     return render_template("themes/board.html", run=run, views=views,
-                           no_passage=service.no_passage_stories(run))
+                           no_passage=service.no_passage_stories(run),
+                           staff=history.staff_view(run))
 
 
 @bp.route("/runs/<int:run_id>/map")
-@role_required(*SHAPERS)
+@allowed(policy.Work.SHAPE_THEMES)
 def theme_map(run_id: int):
     run = done_run_or_abort(run_id)
     response = make_response(render_template("themes/map.html", run=run))
@@ -241,15 +279,15 @@ def theme_map(run_id: int):
 
 
 @bp.route("/runs/<int:run_id>/map.json")
-@role_required(*SHAPERS)
+@allowed(policy.Work.SHAPE_THEMES)
 def map_data(run_id: int):
-    response = jsonify(board.map_points(done_run_or_abort(run_id)))
+    response = jsonify(reading.map_points(done_run_or_abort(run_id)))
     _audit_read("themes.view_map", run_id)
     return response
 
 
 @bp.route("/runs/<int:run_id>/passages/<int:passage_id>/clip.m4a")
-@role_required(*SHAPERS)
+@allowed(policy.Work.SHAPE_THEMES)
 def workshop_clip(run_id: int, passage_id: int):
     """Serve just a quote's stretch of audio, for playing in a workshop (consent permitting).
 
@@ -267,7 +305,7 @@ def workshop_clip(run_id: int, passage_id: int):
 
 
 @bp.route("/vendor/plotly.min.js")
-@role_required(*SHAPERS)
+@allowed(policy.Work.SHAPE_THEMES)
 def plotly_js():
     """Serve plotly.js from the installed plotly package: pinned, offline, no CDN."""
     import plotly

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .text import UNSURE_BELOW
+
 if TYPE_CHECKING:
     from .engines import SegmentResult
 
@@ -47,8 +49,6 @@ WORD_REACH_SECONDS = 1.0
 MAX_COMPRESSION_RATIO = 2.4
 # ... or with the words' mean probability below this: the model was guessing, not hearing.
 MIN_MEAN_PROBABILITY = 0.6
-# A word is one the model was sure of from this probability.
-SURE_PROBABILITY = 0.5
 # Chunks with less speech than this are not judged short: a lone "yes" proves nothing.
 MIN_JUDGED_SECONDS = 4.0
 
@@ -212,7 +212,7 @@ def chunk_coverage(chunks: Sequence[Sequence[Span]],
             chunk[0].start, chunk[-1].end, round(sum(s.seconds for s in chunk), 2), len(mine),
             _longest_uncovered(chunk, mine), compression_ratio(" ".join(w.text for w in mine)),
             float(np.mean([w.probability for w in mine])) if mine else 0.0,
-            sum(1 for w in mine if w.probability >= SURE_PROBABILITY)))
+            sum(1 for w in mine if w.probability >= UNSURE_BELOW)))
     return result
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from dataclasses import dataclass
 
 from ..policy import Form
 from .models import Segment, Transcript, Word
@@ -14,15 +15,22 @@ def _norm(token: str) -> str:
     return "".join(ch for ch in token.lower() if ch.isalnum() or ch == "'")
 
 
-Timed = tuple[str, float, float, float, bool, str | None]
+@dataclass(frozen=True)
+class Timed:
+    """A word of an edited passage: its text and time, and the stored word it still is, if any."""
+
+    text: str
+    start: float
+    end: float
+    kept: Word | None = None  # the same word as before, perhaps with new punctuation
 
 
 def retime_words(old: list[Word], new_tokens: list[str], seg_start: float,
                  seg_end: float) -> list[Timed]:
-    """Return (text, start, end, probability, edited, redaction) for `new_tokens`.
+    """Return `new_tokens` timed, each tied to the stored word it still is.
 
-    Words the editor did not change keep their times, confidence and redaction; changed or
-    added words take the time of the words they replace, or share the gap between their
+    Words the editor did not change keep their times, confidence, checks and redaction; changed
+    or added words take the time of the words they replace, or share the gap between their
     neighbours.
     """
     matcher = difflib.SequenceMatcher(a=[_norm(w.text) for w in old],
@@ -30,10 +38,8 @@ def retime_words(old: list[Word], new_tokens: list[str], seg_start: float,
     out: list[Timed] = []
     for op, a0, a1, b0, b1 in matcher.get_opcodes():
         if op == "equal":
-            for w, token in zip(old[a0:a1], new_tokens[b0:b1], strict=True):
-                # Same word, perhaps with new punctuation or capitals.
-                out.append((token, w.start, w.end, w.probability, w.edited or token != w.text,
-                            w.redaction))
+            out += [Timed(token, w.start, w.end, w)
+                    for w, token in zip(old[a0:a1], new_tokens[b0:b1], strict=True)]
             continue
         if op == "delete":
             continue
@@ -43,24 +49,51 @@ def retime_words(old: list[Word], new_tokens: list[str], seg_start: float,
             start = old[a0 - 1].end if a0 > 0 else seg_start
             end = old[a0].start if a0 < len(old) else seg_end
             end = max(end, start)
-        count = b1 - b0
-        step = (end - start) / count
-        for i, token in enumerate(new_tokens[b0:b1]):
-            out.append((token, round(start + i * step, 3), round(start + (i + 1) * step, 3),
-                        1.0, True, None))
+        out += _spread(new_tokens[b0:b1], start, end)
     return out
+
+
+def _spread(new_tokens: list[str], start: float, end: float) -> list[Timed]:
+    step = (end - start) / len(new_tokens)
+    return [Timed(token, round(start + i * step, 3), round(start + (i + 1) * step, 3))
+            for i, token in enumerate(new_tokens)]
+
+
+def _store(segment: Segment, timed: list[Timed]) -> None:
+    """Make `timed` the segment's words: kept words stay the same rows, new ones are added."""
+    words = []
+    for pos, item in enumerate(timed):
+        word = item.kept
+        if word is None:  # typed by a person: as sure as can be, and looked at
+            word = Word(start=item.start, end=item.end, text=item.text, probability=1.0,
+                        edited=True)
+        elif item.text != word.text:  # same word, new punctuation or capitals: looked at
+            word.text, word.edited = item.text, True
+        word.position = pos
+        words.append(word)
+    segment.words = words
+    segment.text = " ".join(item.text for item in timed)
+    segment.edited = True
 
 
 def apply_segment_text(segment: Segment, text: str) -> None:
     """Replace a segment's text, keeping the timestamps of the words that did not change."""
-    tokens = text.split()
-    timed = retime_words(list(segment.words), tokens, segment.start, segment.end)
-    segment.words.clear()
-    for pos, (token, start, end, prob, edited, redaction) in enumerate(timed):
-        segment.words.append(Word(position=pos, start=start, end=end, text=token,
-                                  probability=prob, edited=edited, redaction=redaction))
-    segment.text = " ".join(tokens)
-    segment.edited = True
+    _store(segment, retime_words(list(segment.words), text.split(), segment.start, segment.end))
+
+
+def replace_word(segment: Segment, word: Word, text: str) -> None:
+    """Put `text` (any number of words, or none) in place of one word, in its time.
+
+    Only that word changes, by its place in the passage: the words around it (redacted or
+    not) stay as they are, whatever the new text says.
+    """
+    timed = []
+    for other in segment.words:
+        if other is word:
+            timed += _spread(text.split(), word.start, word.end) if text.split() else []
+        else:
+            timed.append(Timed(other.text, other.start, other.end, other))
+    _store(segment, timed)
 
 
 def _stamp(seconds: float, sep: str) -> str:

@@ -73,4 +73,6 @@ class Word(Model):
     edited: Mapped[bool] = mapped_column(default=False)
     # The label shown instead of this word ("[NAME]") once its redaction is accepted.
     redaction: Mapped[str | None] = mapped_column(String(24))
+    # A person confirmed this word as heard ("It's right"), though the recogniser was unsure.
+    checked: Mapped[bool] = mapped_column(default=False, server_default=false())
     segment: Mapped[Segment] = relationship(back_populates="words")

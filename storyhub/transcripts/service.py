@@ -1,28 +1,26 @@
-"""Transcription verbs: start a job, run it, store the transcript, edit and export it."""
+"""Transcription verbs: start a job (tasks.py runs it), store the transcript, edit and export it."""
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from collections import Counter
+from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
-from .. import audit, keys, policy, signals
+from .. import audit, policy, signals
 from ..accounts.models import User
 from ..database import utcnow
 from ..extensions import db
 from ..jobs import runner as jobs
 from ..jobs.models import Job, JobStatus
-from ..storage import StoredFile, get_storage
 from ..stories.models import Story, StoryStatus
 from ..stories.state import StoryState, state_of
-from . import channels
+from . import editing
 from .engines import EngineSettings, SegmentResult, Transcription, get_engine
 from .models import Segment, Transcript, Word
+from .text import count_unsure, segment_text, tokens
 
 logger = logging.getLogger(__name__)
 KIND = "transcribe"
@@ -69,60 +67,16 @@ def _transcribe_new_story(story: Story, actor_id: int | None = None, **_kwargs) 
         start_transcription(story, None)
 
 
-def _language(story: Story) -> str:
+def language_of(story: Story) -> str:
+    """The language to transcribe the story in (the configured one, else the story's)."""
     configured = current_app.config["WHISPER_LANGUAGE"]
     if configured:
         return configured
     return story.language if story.language and story.language != "other" else "en"
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """What a transcription needs, read before the long part (no database during it)."""
-
-    story_id: int
-    recording_id: int
-    original: StoredFile
-    normalised: StoredFile
-    channels: int
-    duration: float
-    language: str
-    settings: EngineSettings
-    checkpoint_dir: Path
-
-
-def transcribe_audio(job: Prepared, report: Callable[[float], None]) -> Transcription:
-    """Run the configured engine over the recording; one voice per stereo side splits.
-
-    The coverage of a split dialogue is short when either side's is.
-    """
-    engine = get_engine(job.settings, checkpoint_dir=job.checkpoint_dir)
-    duration = max(job.duration, 0.001)
-    sides = None
-    if job.channels == 2:
-        stereo = channels.decode(job.original, channels=2)
-        if channels.voices_on_separate_channels(stereo):
-            sides = [stereo[:, 0].copy(), stereo[:, 1].copy()]
-        del stereo
-    if sides is None:
-        audio = channels.decode(job.normalised)
-        return engine.transcribe(audio, job.language, lambda t: report(100 * t / duration))
-    results: list[SegmentResult] = []
-    coverages = []
-    for index, side in enumerate(sides):
-        def progress(t: float, offset: int = index) -> None:
-            report(100 * (offset * duration + t) / (len(sides) * duration))
-
-        heard = engine.transcribe(side, job.language, progress)
-        for seg in heard.segments:
-            seg.speaker = f"S{index + 1}"
-            results.append(seg)
-        coverages.append(heard.coverage)
-    results.sort(key=lambda s: (s.start, s.speaker))
-    return Transcription(results, coverages[0].merge(coverages[1]))
-
-
-def _build_transcript(story: Story, transcription: Transcription, seconds: float) -> Transcript:
+def build_transcript(story: Story, transcription: Transcription, seconds: float) -> Transcript:
+    """Return a new transcript of what the engine heard (the caller adds it to the session)."""
     segments = transcription.segments
     settings = EngineSettings.from_config(current_app.config)
     engine = get_engine(settings)
@@ -132,7 +86,7 @@ def _build_transcript(story: Story, transcription: Transcription, seconds: float
         names = {speakers[0]: "Storyteller"}
     transcript = Transcript(recording_id=story.recording.id, story_id=story.id,  # type: ignore
                             engine=engine.name, model_name=str(engine.model_name)[-200:],
-                            language=_language(story), speakers=names,
+                            language=language_of(story), speakers=names,
                             processing_seconds=round(seconds, 2),
                             needs_checking=transcription.coverage.short)
     add_segments(transcript, segments)
@@ -147,59 +101,6 @@ def add_segments(transcript: Transcript, segments: list[SegmentResult]) -> None:
         row.words = [Word(position=i, start=w.start, end=w.end, text=w.text,
                           probability=w.probability) for i, w in enumerate(seg.words)]
         transcript.segments.append(row)
-
-
-class TranscriptionJobs:
-    """How the job runner transcribes a story's recording (queue `transcribe`)."""
-
-    kind = KIND
-    queue = "transcribe"  # GPU workers can take only these
-    failure_message = ("Transcription failed on the server. Press Retry; if it fails again, "
-                       "tell your StoryHub admin.")
-
-    def prepare(self, job: Job) -> Prepared:
-        story = db.session.get(Story, job.story_id)
-        if story is None or story.recording is None:
-            raise jobs.JobRefused("This story has no recording to transcribe.")
-        decision = policy.decide(None, story, policy.Action.TRANSCRIBE)
-        if not decision.allowed:
-            raise jobs.JobRefused(decision.reason)
-        if get_transcript(story) is not None:
-            raise jobs.NothingToDo()  # a duplicate job: the transcript is there already
-        storage = get_storage()
-        recording = story.recording
-        # The original may be gone (retention): the playback copy is the same speech.
-        source = recording.original_key or recording.playback_key
-        data_key = keys.story_key(story)
-        return Prepared(story.id, recording.id, storage.file(source, data_key),
-                        storage.file(recording.normalised_key, data_key), recording.channels,
-                        recording.duration_seconds, _language(story),
-                        EngineSettings.from_config(current_app.config), storage.root / "models")
-
-    def work(self, prepared: Prepared,
-             report: Callable[[float], None]) -> tuple[Transcription, float]:
-        started = time.perf_counter()
-        heard = transcribe_audio(prepared, report)
-        return heard, time.perf_counter() - started
-
-    def publish(self, job: Job, prepared: Prepared, result: tuple[Transcription, float]) -> None:
-        heard, seconds = result
-        story = db.session.get(Story, prepared.story_id)
-        if story is None:
-            raise jobs.JobRefused("This story was erased while it was being transcribed.")
-        db.session.add(_build_transcript(story, heard, seconds))
-        logger.info("Story %s transcribed in %.1fs", prepared.story_id, seconds)
-
-    def discard(self, prepared: Prepared) -> None:
-        """Nothing is made aside: the transcript is written only when published."""
-
-
-jobs.register(TranscriptionJobs())
-
-
-def run_transcription_job(job_id: int) -> str:
-    """Do one transcription job here and now (as a worker would); return what happened."""
-    return jobs.run_job(job_id)
 
 
 def get_transcript(story: Story) -> Transcript | None:
@@ -221,18 +122,45 @@ def readable(story: Story, actor: User, action: policy.Action = policy.Action.RE
 
 
 def _editable(story: Story, actor: User) -> Transcript:
-    policy.require(actor, story, policy.Action.EDIT)
+    return editable(story, actor)[0]
+
+
+def editable(story: Story, actor: User) -> tuple[Transcript, policy.Form]:
+    """Return the transcript `actor` may correct, and the form they may read it in."""
+    form = policy.require(actor, story, policy.Action.EDIT)
     transcript = get_transcript(story)
     if transcript is None:
         raise TranscriptError("This story has not been transcribed yet.")
-    return transcript
+    return transcript, form
+
+
+REDACTED_PASSAGE = ("This passage has redacted words, so only the reporter who gathered the "
+                    "story can change it.")
+
+
+class RedactedPassage(TranscriptError):
+    """A change to redacted words by someone who reads them as labels (already audited)."""
+
+
+def refuse_redacted(story: Story, actor: User) -> RedactedPassage:
+    """Audit a change refused because it touches redacted words; return the error to raise.
+
+    The answer is the same whatever was typed, so nobody but the reporter who gathered the
+    story can find out a redacted word by guessing it.
+    """
+    audit.record("transcript.edit_refused", actor.id, "story", story.id,
+                 detail="passage holds redacted words")
+    return RedactedPassage(REDACTED_PASSAGE)
 
 
 def edit_segment(story: Story, segment_id: int, text: str, actor: User) -> Segment:
-    """Change one segment's text; unchanged words keep their timestamps (and redactions)."""
-    from .editing import apply_segment_text
+    """Change one segment's text; unchanged words keep their timestamps (and redactions).
 
-    transcript = _editable(story, actor)
+    `text` is compared with the segment as `actor` reads it: others than the reporter who
+    gathered the story read redacted words as labels, and may not change a passage holding
+    them.
+    """
+    transcript, form = editable(story, actor)
     segment = db.session.get(Segment, segment_id)
     if segment is None or segment.transcript_id != transcript.id:
         raise LookupError(segment_id)
@@ -240,12 +168,12 @@ def edit_segment(story: Story, segment_id: int, text: str, actor: User) -> Segme
     if not text:
         raise TranscriptError("A passage cannot be empty. To remove words, delete them but "
                               "leave at least one.")
-    if text == segment.text:
+    shown = (segment_text(segment, form), " ".join(t.text for t in tokens(segment.words, form)))
+    if text in shown:  # as stored, or as the editor joins its words
         return segment  # nothing changed: nothing to review again
-    if not policy.gathered_by(actor, story) and any(w.redaction for w in segment.words):
-        raise TranscriptError("This passage has redacted words, so only the reporter who "
-                              "gathered the story can change it.")
-    apply_segment_text(segment, text)
+    if form is not policy.Form.FULL and any(w.redaction for w in segment.words):
+        raise refuse_redacted(story, actor)
+    editing.apply_segment_text(segment, text)
     if transcript.reviewed_at is not None:
         transcript.reviewed_at = None  # changed since review: needs another look
     words_changed(transcript)
@@ -271,12 +199,33 @@ def rename_speakers(story: Story, names: dict[str, str], actor: User) -> None:
     audit.record("transcript.speakers", actor.id, "story", story.id)
 
 
-def mark_reviewed(story: Story, actor: User) -> None:
+class UnsureWordsLeft(TranscriptError):
+    """Marking reviewed would leave more unsure words unchecked than the reporter agreed to."""
+
+    def __init__(self, count: int):
+        self.count = count
+        super().__init__(
+            f"{count} word{'s' if count != 1 else ''} the computer was unsure of "
+            f"{'have' if count != 1 else 'has'} not been checked. Listen to each and press "
+            "“It's right” or correct it, or mark the transcript reviewed anyway.")
+
+
+def mark_reviewed(story: Story, actor: User, leave_unsure: int | None = None) -> None:
+    """Mark the transcript reviewed by `actor`.
+
+    `leave_unsure`: how many unsure words the reporter agreed to leave unchecked, having been
+    shown them; more than that raises UnsureWordsLeft. None (StoryHub's own callers, such as
+    the demo) does not ask. Either way the audit entry says how many were left.
+    """
     transcript = _editable(story, actor)
+    left = count_unsure(transcript)
+    if leave_unsure is not None and left > leave_unsure:
+        raise UnsureWordsLeft(left)
     transcript.reviewed_at = utcnow()
     transcript.reviewed_by_id = actor.id
     transcript.needs_checking = False  # a person has listened and checked it
-    audit.record("transcript.review", actor.id, "story", story.id)
+    audit.record("transcript.review", actor.id, "story", story.id,
+                 detail=f"{left} unsure words left unchecked" if left else None)
 
 
 @signals.story_states.connect
@@ -315,3 +264,36 @@ _JOB_STATES = {JobStatus.QUEUED: StoryStatus.QUEUED, JobStatus.RUNNING: StorySta
 def status_of(story: Story) -> dict:
     """Return the story's processing state for the live progress display."""
     return state_of(story).to_json()
+
+
+# --- what other features ask of transcripts ---------------------------------------------------
+
+@signals.story_erasing.connect
+def _erase(story_id: int, scopes: list[str] | None = None,
+           removed: Counter[str] | None = None, **_kwargs) -> list[str]:
+    """Delete the story's transcript (segments and words with it) once transcription goes."""
+    count = 0
+    if policy.Action.TRANSCRIBE in policy.affected(scopes):
+        for transcript in db.session.scalars(select(Transcript).where(
+                Transcript.story_id == story_id)):
+            db.session.delete(transcript)
+            count += 1
+    if removed is not None:
+        removed["transcripts"] += count
+    return []
+
+
+@signals.stories_reviewed_before.connect
+def _reviewed_before(before: datetime, **_kwargs) -> Select[int]:
+    """The stories whose transcript was reviewed before `before` (for retention)."""
+    return select(Transcript.story_id).where(Transcript.reviewed_at < before)
+
+
+@signals.subject_access_parts.connect
+def _subject_access(story: Story, **_kwargs) -> dict[str, str]:
+    """The whole transcript, unredacted (it is the storyteller's own words), as text and JSON."""
+    transcript = get_transcript(story)
+    if transcript is None:
+        return {}
+    return {"transcript.txt": editing.to_text(transcript, policy.Form.FULL),
+            "transcript.json": editing.to_json(transcript, policy.Form.FULL)}

@@ -1,5 +1,7 @@
-/* StoryHub story form: record in the browser (with level meter, pause/resume) and upload with a
-   progress bar. Without JavaScript the form still uploads a chosen file the ordinary way. */
+/* StoryHub story form: record in the browser (with level meter, pause/resume; "Record again"
+   asks before a take is deleted) and upload with a progress bar; problems the server finds are
+   listed at the top, each linked to its field, and the fields marked. Without JavaScript the
+   form still uploads a chosen file the ordinary way, and the page lists problems the same. */
 (function () {
   "use strict";
   var form = document.getElementById("story-form");
@@ -11,6 +13,12 @@
   var statusEl = document.getElementById("recorder-status");
   var meter = document.getElementById("meter-level");
   var preview = document.getElementById("rec-preview");
+  var take = document.getElementById("rec-take");
+  var lengthEl = document.getElementById("rec-length");
+  var confirmBox = document.getElementById("rec-confirm");
+  var confirmText = document.getElementById("rec-confirm-text");
+  var keepBtn = document.getElementById("rec-keep");
+  var discardBtn = document.getElementById("rec-discard");
   var fileInput = document.getElementById("audio");
   var progressBox = document.getElementById("upload-progress");
   var bar = document.getElementById("upload-bar");
@@ -28,12 +36,85 @@
     return m + ":" + (s < 10 ? "0" : "") + s;
   }
   function setStatus(text) { statusEl.textContent = text; }
-  function showError(text) {
-    errorBox.textContent = text;
-    errorBox.hidden = false;
-    errorBox.setAttribute("tabindex", "-1");
-    errorBox.focus();
+
+  // --- Problems: listed at the top of the form, each linked to its field, the field marked --
+  var errorList = errorBox.querySelector(".error-summary-list");
+  function unmark() {
+    Array.prototype.forEach.call(form.querySelectorAll(".error-message"), function (p) { p.remove(); });
+    Array.prototype.forEach.call(form.querySelectorAll(".field.has-error"), function (f) {
+      f.classList.remove("has-error");
+    });
+    Array.prototype.forEach.call(form.querySelectorAll('[aria-invalid="true"]'), function (el) {
+      el.setAttribute("aria-invalid", "false");
+      var described = (el.getAttribute("aria-describedby") || "").split(" ").filter(function (id) {
+        return id && id !== el.id + "-error";
+      });
+      if (described.length) { el.setAttribute("aria-describedby", described.join(" ")); }
+      else { el.removeAttribute("aria-describedby"); }
+    });
   }
+  function mark(input, message) {
+    var box = input.closest(".field");
+    if (!box || document.getElementById(input.id + "-error")) { return; }
+    box.classList.add("has-error");
+    var p = document.createElement("p");
+    p.className = "error-message";
+    p.id = input.id + "-error";
+    var hidden = document.createElement("span");
+    hidden.className = "visually-hidden";
+    hidden.textContent = "Error: ";
+    p.appendChild(hidden);
+    p.appendChild(document.createTextNode(message));
+    var before = input.closest(".checkbox") || input;
+    before.parentNode.insertBefore(p, before);
+    input.setAttribute("aria-invalid", "true");
+    var described = input.getAttribute("aria-describedby");
+    input.setAttribute("aria-describedby", (described ? described + " " : "") + p.id);
+  }
+  function clearErrors() {
+    errorBox.hidden = true;
+    errorList.textContent = "";
+    unmark();
+  }
+  // errors: [{field: an input's id or null, message}], as the server sends them.
+  function showErrors(errors, link) {
+    clearErrors();
+    errors.forEach(function (error) {
+      var li = document.createElement("li");
+      var input = error.field && document.getElementById(error.field);
+      if (input) {
+        var a = document.createElement("a");
+        a.href = "#" + error.field;
+        a.textContent = error.message;
+        li.appendChild(a);
+        mark(input, error.message);
+      } else {
+        li.textContent = error.message;
+      }
+      if (link) {
+        var open = document.createElement("a");
+        open.href = link;
+        open.textContent = " Open the existing story.";
+        li.appendChild(open);
+        link = null;
+      }
+      errorList.appendChild(li);
+    });
+    errorBox.hidden = false;
+    errorBox.focus();
+    errorBox.scrollIntoView({ block: "start" });
+  }
+  function showError(text, field) { showErrors([{ field: field || null, message: text }]); }
+  // A link in the summary puts the cursor in its field, its label in sight (GOV.UK).
+  errorBox.addEventListener("click", function (e) {
+    var a = e.target.closest('a[href^="#"]');
+    var input = a && document.getElementById(a.getAttribute("href").slice(1));
+    if (!input) { return; }
+    e.preventDefault();
+    var label = form.querySelector('label[for="' + input.id + '"]');
+    input.focus({ preventScroll: true });
+    (label || input).scrollIntoView({ block: "center" });
+  });
   function currentSeconds() {
     return elapsed + (tickStarted ? (Date.now() - tickStarted) / 1000 : 0);
   }
@@ -71,8 +152,50 @@
     recorderBox.hidden = false;
   }
 
+  // A recording made here has no length in its header until it is read to the end: ask the
+  // player to look for its end, so it shows how long it is rather than 0:00.
+  preview.addEventListener("loadedmetadata", function () {
+    if (preview.duration === Infinity) { preview.currentTime = 1e101; }
+  });
+  preview.addEventListener("durationchange", function () {
+    if (isFinite(preview.duration) && preview.currentTime > 0 && preview.paused) {
+      preview.currentTime = 0;
+    }
+  });
+
+  function discardTake() {
+    if (preview.src) { URL.revokeObjectURL(preview.src); }
+    preview.removeAttribute("src");
+    preview.load();
+    take.hidden = true;
+    recording = null;
+    form.removeAttribute("data-recorded");
+  }
+
+  // "Record again" deletes the take only once the reporter says so: it has not been saved.
   startBtn.addEventListener("click", function () {
-    errorBox.hidden = true;
+    if (recording && !uploaded) {
+      preview.pause();
+      document.getElementById("rec-confirm-length").textContent = fmt(elapsed);
+      confirmBox.hidden = false;
+      confirmText.focus();
+      return;
+    }
+    startRecording();
+  });
+  keepBtn.addEventListener("click", function () {
+    confirmBox.hidden = true;
+    setStatus("Kept the recording of " + fmt(elapsed) + ".");
+    startBtn.focus();
+  });
+  discardBtn.addEventListener("click", function () {
+    confirmBox.hidden = true;
+    discardTake();
+    startRecording();
+  });
+
+  function startRecording() {
+    clearErrors();
     navigator.mediaDevices.getUserMedia({ audio: true }).then(function (s) {
       stream = s;
       chunks = [];
@@ -88,13 +211,16 @@
         recording = new Blob(chunks, { type: mime });
         recording.name = "recording." + extensionFor(mime);
         preview.src = URL.createObjectURL(recording);
-        preview.hidden = false;
+        lengthEl.textContent = fmt(elapsed);
+        take.hidden = false;
         stream.getTracks().forEach(function (t) { t.stop(); });
         cancelAnimationFrame(rafId);
         meter.style.width = "0";
         if (audioCtx) { audioCtx.close(); audioCtx = null; }
         setStatus("Recorded " + fmt(elapsed) + ". Listen back, then fill in the consent and save.");
+        // Beside the take, "Record again" is a secondary action; saving is the next step.
         startBtn.textContent = "Record again";
+        startBtn.classList.add("button-secondary");
         startBtn.disabled = false;
         pauseBtn.disabled = true;
         stopBtn.disabled = true;
@@ -114,9 +240,9 @@
       setStatus("Recording… 0:00");
     }).catch(function () {
       showError("StoryHub could not use the microphone. Allow microphone access for this site " +
-                "in your browser settings, or upload a recording instead.");
+                "in your browser settings, or upload a recording instead.", "audio");
     });
-  });
+  }
 
   pauseBtn.addEventListener("click", function () {
     if (!mediaRecorder) { return; }
@@ -145,7 +271,7 @@
 
   form.addEventListener("submit", function (e) {
     e.preventDefault();
-    errorBox.hidden = true;
+    clearErrors();
     var data = new FormData(form);
     var chosen = fileInput.files && fileInput.files[0];
     if (!chosen && recording) {
@@ -153,12 +279,12 @@
     }
     var size = chosen ? chosen.size : (recording ? recording.size : 0);
     if (!chosen && !recording) {
-      showError("Choose a recording to upload, or record one.");
+      showError("Choose a recording to upload, or record one.", "audio");
       return;
     }
     if (size > maxBytes) {
       showError("That file is too large: the limit is " + Math.round(maxBytes / 1048576) +
-                " MB. Split the recording into shorter parts.");
+                " MB. Split the recording into shorter parts.", "audio");
       return;
     }
     var xhr = new XMLHttpRequest();
@@ -187,13 +313,9 @@
       var message = body.error || (xhr.status === 413 ?
         "That file is too large. Split the recording into shorter parts." :
         "The story could not be saved (error " + xhr.status + "). Nothing was stored; try again.");
-      showError(message);
-      if (body.link) {
-        var a = document.createElement("a");
-        a.href = body.link;
-        a.textContent = " Open the existing story.";
-        errorBox.appendChild(a);
-      }
+      var errors = body.errors && body.errors.length ? body.errors :
+        [{ field: xhr.status === 413 ? "audio" : null, message: message }];
+      showErrors(errors, body.link);
     });
     xhr.addEventListener("error", function () {
       saveBtn.disabled = false;

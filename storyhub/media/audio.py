@@ -24,7 +24,7 @@ from av.audio.stream import AudioStream
 from av.container import InputContainer, OutputContainer
 from av.stream import Disposition
 
-from ..decoding import Converter, decoded_chunks, open_recording
+from .decoding import Converter, decoded_chunks, open_recording
 
 if TYPE_CHECKING:
     import numpy as np

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..decoding import Converter, decoded_chunks, open_recording
+from ..media.decoding import Converter, decoded_chunks, open_recording
 from ..storage import StoredFile
 from .engines import SAMPLE_RATE
 

@@ -24,7 +24,7 @@ from av.audio.stream import AudioStream
 from av.container import InputContainer
 
 if TYPE_CHECKING:
-    from .storage import StoredFile
+    from ..storage import StoredFile
 
 logger = logging.getLogger(__name__)
 

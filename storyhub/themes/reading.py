@@ -14,6 +14,14 @@ from .service import run_passages
 
 PROBATION = StorytellerRole.PERSON_ON_PROBATION
 STAFF = StorytellerRole.STAFF
+# Storytellers of each role, as a theme's badge names them.
+WHO = {PROBATION: "people on probation", STAFF: "staff",
+       StorytellerRole.PEER_MENTOR: "peer mentors", StorytellerRole.FAMILY: "family members",
+       StorytellerRole.PARTNER_AGENCY: "partner agencies"}
+
+
+def _listed(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 @dataclass
@@ -39,25 +47,38 @@ class ThemeView:
     # The theme's most representative sentence, from passages that may be quoted.
     subtitle: str = ""
 
+    def roles(self) -> list[StorytellerRole]:
+        """Return the roles of the theme's storytellers, most stories first."""
+        order = list(StorytellerRole)
+        return sorted((StorytellerRole(role) for role, ids in self.stories_by_role.items()
+                       if ids),
+                      key=lambda role: (-len(self.stories_by_role[role]), order.index(role)))
+
     @property
     def shared_by(self) -> str:
-        """Say whose theme this is: shared by staff and people on probation, or one group's."""
-        staff = bool(self.stories_by_role.get(STAFF))
-        probation = bool(self.stories_by_role.get(PROBATION))
-        if staff and probation:
+        """Say whose theme this is: shared by staff and people on probation (with others or
+        not), only one of those groups', or any other mix ("others")."""
+        roles = set(self.roles())
+        if {STAFF, PROBATION} <= roles:
             return "shared"
-        if probation:
+        if roles == {PROBATION}:
             return "probation"
-        if staff:
+        if roles == {STAFF}:
             return "staff"
         return "others"
 
     @property
     def shared_label(self) -> str:
-        return {"shared": "Shared by staff and people on probation",
-                "probation": "Only people on probation",
-                "staff": "Only staff",
-                "others": "Other voices only"}[self.shared_by]
+        """Say who told the theme's stories, naming every storyteller role among them."""
+        roles = self.roles()
+        if not roles:
+            return "No stories"
+        if len(roles) == 1:
+            return f"Only {WHO[roles[0]]}"
+        if self.shared_by == "shared":  # the two groups a workshop brings together, first
+            roles = [STAFF, PROBATION] + [r for r in roles if r not in (STAFF, PROBATION)]
+            return f"Shared by {_listed([WHO[r] for r in roles])}"
+        return f"Told by {_listed([WHO[r] for r in roles])}"
 
     def role_counts(self) -> list[tuple[str, int, int]]:
         """Return (role label, stories, passages) for each role present, in a fixed order."""

@@ -1,0 +1,1 @@
+"""Exports for evaluators: a theme run as a REFI-QDA project (.qdpx) or a CSV."""
