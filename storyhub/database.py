@@ -6,6 +6,7 @@ import enum
 import functools
 import logging
 import os
+import time
 from datetime import UTC, datetime
 
 from flask import Flask, current_app
@@ -150,6 +151,7 @@ def scrub() -> None:
     if engine.dialect.name == "postgresql":
         present = set(inspect(engine).get_table_names())
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            _wait_for_older_transactions(conn)
             for table in WORDY_TABLES:
                 if table not in present:
                     continue
@@ -167,3 +169,36 @@ def scrub() -> None:
                     finally:
                         conn.execute(text("RESET lock_timeout"))
                 conn.execute(text(f'VACUUM "{table}"'))
+
+
+#: How long an erasure's scrub waits for transactions older than it (PostgreSQL).
+OLDER_TRANSACTIONS_WAIT = 10.0
+
+
+def _wait_for_older_transactions(conn, timeout: float = OLDER_TRANSACTIONS_WAIT) -> None:
+    """Wait until no other session of this database holds a transaction or snapshot that
+    began before now (for up to `timeout` seconds).
+
+    A row deleted while such a transaction runs is "recently dead": it might still be visible
+    to that transaction, so VACUUM FULL copies it into the rewritten table, words and all. An
+    automatic ANALYZE of a busy table holds such a snapshot for a moment; a session left idle
+    in a transaction holds one until it ends, and then only the next erasure's scrub removes
+    the words: say so in the log.
+    """
+    ours = conn.execute(text("SELECT txid_current()::text::xid")).scalar()
+    older = text(
+        "SELECT pid, backend_type, state FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND greatest(age(backend_xmin), age(backend_xid)) > age(CAST(:ours AS xid))")
+    deadline = time.monotonic() + timeout
+    while True:
+        waiting = conn.execute(older, {"ours": str(ours)}).all()
+        if not waiting:
+            return
+        if time.monotonic() >= deadline:
+            logger.warning("Erasure scrub: %d older transaction(s) still open (%s); the "
+                           "rewritten tables may keep the erased rows until the next erasure",
+                           len(waiting), ", ".join(f"{row.backend_type} {row.pid} {row.state}"
+                                                   for row in waiting))
+            return
+        time.sleep(0.1)

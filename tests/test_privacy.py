@@ -542,3 +542,36 @@ def test_every_transcript_route_refuses_a_withdrawn_or_overdue_story(app, client
     with app.app_context():
         segment = db.session.get(Segment, segment_id)
         assert segment.text != "changed"
+
+
+def test_scrub_waits_for_a_transaction_older_than_the_erasure(app, caplog):
+    """A transaction open when the erasure ends would keep the erased rows in VACUUM FULL's
+    rewrite: the scrub waits for it (bounded), and says so in the log when it cannot."""
+    import threading
+    import time
+
+    from storyhub import database
+
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite has no concurrent transactions to wait for")
+        older = db.engine.connect()
+        older.execute(sa.text("SELECT txid_current()"))  # a transaction with an id, left open
+        timer = threading.Timer(1.0, older.rollback)
+        timer.start()
+        started = time.monotonic()
+        database.scrub()
+        waited = time.monotonic() - started
+        timer.join()
+        assert waited >= 1.0
+        assert "older transaction" not in caplog.text
+
+        older.execute(sa.text("SELECT txid_current()"))
+        try:
+            with (caplog.at_level(logging.WARNING, logger="storyhub.database"),
+                  db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn):
+                database._wait_for_older_transactions(conn, timeout=0.3)
+        finally:
+            older.rollback()
+            older.close()
+        assert "1 older transaction(s) still open" in caplog.text
