@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +32,10 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class LiveServer:
@@ -62,8 +67,10 @@ class LiveServer:
         if self._log_file:
             self._log_file.close()
         self._log_file = self.log.open("a")
+        # Ctrl-C as at a terminal: a shell running these tests in the background (`cmd &`)
+        # makes its children ignore SIGINT, and the site would inherit that.
         self.proc = subprocess.Popen(args, env=self.env, stdout=self._log_file,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, preexec_fn=_default_sigint)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
