@@ -11,7 +11,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from ..config import instance_path, load
+from ..config import instance_path, load, settings
 from ..database import upgrade_schema
 from ..extensions import db
 from ..upgrades import current_revision, pending
@@ -91,7 +91,7 @@ def backup_command(dest: Path, include_master_keys: bool, passphrase_file: Path 
         click.echo(f"The master keys ({', '.join(manifest.master_key_ids) or 'none in use'}) "
                    "are not in it: keep them in your secret store, apart from it. Without "
                    "them this backup cannot be read.")
-        if not (app.config.get("MASTER_KEYS") or app.config.get("MASTER_KEYS_FILE")):
+        if not (settings(app).master_keys or settings(app).master_keys_file):
             click.echo(f"They are only in {Path(app.instance_path) / 'master.keys'}: if that "
                        "folder is lost, so is every backup. Copy them to your secret store, "
                        "or back up with --include-master-keys.")
