@@ -165,7 +165,7 @@ def main() -> None:
     settings = configured()
     if args.model is not None:
         settings["THEME_EMBEDDING_MODEL"] = args.model
-    cutoff = float(settings["LIBRARY_MEANING_MIN_SCORE"])
+    cutoff = settings["LIBRARY_MEANING_MIN_SCORE"]
     model = settings["THEME_EMBEDDING_MODEL"]
 
     from sqlalchemy import literal_column, select, table

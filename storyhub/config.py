@@ -75,9 +75,10 @@ class Settings:
     master_keys: str | None = _setting(None, secret=True)
     master_keys_file: Path | None = None
     # The folder of a deployment's own workshop pack templates (packs/render.py; by default
-    # workshop-templates in the instance folder).
+    # workshops in the instance folder).
     workshop_templates: Path | None = None
-    # Local names and places redaction also suggests (comma-separated in the environment).
+    # Local names and places redaction also suggests (in the environment a JSON list, or
+    # comma-separated).
     redaction_extra_names: tuple[str, ...] = ()
     redaction_extra_places: tuple[str, ...] = ()
     # Flask's and its extensions' own settings, with StoryHub's defaults.
@@ -183,7 +184,7 @@ def _expected(key: str) -> str:
     kind, optional = _kind(key)
     words = {bool: "true or false (1/true/yes or 0/false/no)", int: "a whole number",
              float: "a number", str: "text", Path: "a path"}
-    base = words.get(kind, "a comma-separated list")
+    base = words.get(kind, "a comma-separated list, or a JSON list of text")
     if meta.get("choices"):
         base = "one of " + ", ".join(meta["choices"])
     low, high = meta.get("low"), meta.get("high")
@@ -192,7 +193,7 @@ def _expected(key: str) -> str:
     elif low is not None:
         base += f" of at least {low:g}"
     if optional:
-        base += ", or empty for none"
+        base += ", or empty or null for none"
     return base
 
 
@@ -200,7 +201,8 @@ def _cast(key: str, value: Any, where: str) -> Any:
     """Return `value` as setting `key`'s type, or raise SettingsError saying what it expects."""
     meta = _FIELDS[key].metadata
     base, optional = _kind(key)
-    if optional and (value is None or value == ""):
+    # "null" as the README has always said (the environment was read as JSON before).
+    if optional and (value is None or str(value).strip().lower() in ("", "null", "none")):
         return None
     text = value.strip() if isinstance(value, str) else value
     result: Any = None
@@ -225,10 +227,12 @@ def _cast(key: str, value: Any, where: str) -> Any:
         result = value if isinstance(value, str) else None
     elif base is Path:
         result = Path(text).expanduser() if isinstance(text, str | os.PathLike) else None
-    elif isinstance(text, str):  # a list
+    elif isinstance(text, str) and not text.startswith("["):  # a list, comma-separated
         result = tuple(item.strip() for item in text.split(",") if item.strip())
-    elif isinstance(text, list | tuple) and all(isinstance(item, str) for item in text):
-        result = tuple(text)
+    else:  # a list, as JSON or in storyhub.cfg
+        items = _json(text) if isinstance(text, str) else text
+        if isinstance(items, list | tuple) and all(isinstance(item, str) for item in items):
+            result = tuple(items)
     low, high = meta.get("low"), meta.get("high")
     if (result is None or (low is not None and result < low)
             or (high is not None and result > high)
@@ -247,7 +251,7 @@ def _unknown(key: str, where: str, prefix: str = "") -> SettingsError:
 
 
 def _json(text: str) -> Any:
-    """Read an environment value for a Flask key as Flask's from_prefixed_env does."""
+    """Read `text` as JSON (as Flask's from_prefixed_env does), or keep it as text."""
     try:
         return json.loads(text)
     except ValueError:
@@ -292,7 +296,7 @@ def load(instance_path: str, overrides: Mapping[str, Any] | None = None,
 
 
 def override(app: Flask, changes: Mapping[str, Any]) -> Settings:
-    """Change some settings of a running app (tests, the demo), checked as at start."""
+    """Change some settings of an app already made (tests), checked as at start."""
     for key in changes:
         if key not in _FIELDS:
             raise _unknown(key, key)

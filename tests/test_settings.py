@@ -58,15 +58,18 @@ def test_environment_variables_are_read_typed(instance, monkeypatch):
     monkeypatch.setenv("STORYHUB_THEME_WARM_UP", "no")
     monkeypatch.setenv("STORYHUB_JOB_LEASE_SECONDS", "2.5")
     monkeypatch.setenv("STORYHUB_RETENTION_ORIGINAL_DAYS", "")
+    monkeypatch.setenv("STORYHUB_RETENTION_EXPIRED_DAYS", "null")
     monkeypatch.setenv("STORYHUB_REDACTION_EXTRA_NAMES", "Ada, Brixton ,")
+    monkeypatch.setenv("STORYHUB_REDACTION_EXTRA_PLACES", '["Elm Road", "Kew"]')
     monkeypatch.setenv("STORYHUB_STORAGE_DIR", str(instance.parent / "audio"))
     app = _app()
     given = settings(app)
     assert given.job_max_attempts == 5 and app.config["JOB_MAX_ATTEMPTS"] == 5
     assert given.theme_warm_up is False
     assert given.job_lease_seconds == 2.5
-    assert given.retention_original_days is None
+    assert given.retention_original_days is None and given.retention_expired_days is None
     assert given.redaction_extra_names == ("Ada", "Brixton")
+    assert given.redaction_extra_places == ("Elm Road", "Kew")
     assert given.storage_dir == instance.parent / "audio"
 
 
@@ -90,7 +93,10 @@ def test_later_sources_win_cfg_then_environment_then_create_app(instance, monkey
     ("TRUSTED_PROXIES", "-1", "expected a whole number from 0 to 10"),
     ("MAX_AUDIO_HOURS", "lots", "expected a number of at least 0"),
     ("WHISPER_DEVICE", "gpu", "expected one of cpu, cuda, auto"),
-    ("RETENTION_EXPIRED_DAYS", "soon", "expected a whole number of at least 0, or empty for none"),
+    ("REDACTION_EXTRA_NAMES", '["Ada", 3]',
+     "expected a comma-separated list, or a JSON list of text"),
+    ("RETENTION_EXPIRED_DAYS", "soon",
+     "expected a whole number of at least 0, or empty or null for none"),
 ])
 def test_a_malformed_environment_value_stops_the_app_naming_it(instance, monkeypatch, name,
                                                                 value, expected):
