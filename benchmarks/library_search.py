@@ -69,16 +69,9 @@ PAGE = labelled.PAGE  # a page of results (library.finding.PAGE_SIZE)
 def configured() -> dict:
     """StoryHub's settings as the app reads them (defaults, the instance's storyhub.cfg, then
     STORYHUB_* variables), without creating anything in the instance folder."""
-    from flask import Config
+    from storyhub.config import instance_path, load
 
-    from storyhub.config import DEFAULTS
-
-    folder = os.environ.get("STORYHUB_INSTANCE_PATH") or str(REPO / "instance")
-    config = Config(folder)
-    config.from_mapping(DEFAULTS)
-    config.from_pyfile("storyhub.cfg", silent=True)
-    config.from_prefixed_env("STORYHUB")
-    return dict(config)
+    return load(instance_path() or str(REPO / "instance"))[0].as_config()
 
 
 def app_in(folder: Path, settings: dict):
@@ -172,7 +165,7 @@ def main() -> None:
     settings = configured()
     if args.model is not None:
         settings["THEME_EMBEDDING_MODEL"] = args.model
-    cutoff = float(settings["LIBRARY_MEANING_MIN_SCORE"])
+    cutoff = settings["LIBRARY_MEANING_MIN_SCORE"]
     model = settings["THEME_EMBEDDING_MODEL"]
 
     from sqlalchemy import literal_column, select, table

@@ -59,10 +59,10 @@ def load(path: Path = STORIES) -> PilotCorpus:
 
 
 def _settings():
-    from storyhub.config import DEFAULTS
+    from storyhub.config import Settings
     from storyhub.transcripts.engines import EngineSettings
 
-    return EngineSettings.from_config(DEFAULTS)
+    return EngineSettings.from_config(Settings())
 
 
 def cache_key(story: PilotStory) -> str:

@@ -81,6 +81,7 @@ def storyhub_side(corpus, threads: int, workdir: Path, model: str = ""):
     from storyhub import create_app
     from storyhub.accounts.models import User
     from storyhub.accounts.service import create_user
+    from storyhub.config import settings
     from storyhub.database import upgrade_schema
     from storyhub.extensions import db
     from storyhub.jobs.models import Job
@@ -96,7 +97,7 @@ def storyhub_side(corpus, threads: int, workdir: Path, model: str = ""):
     upgrade_schema(app)
     results = []
     with app.app_context():
-        get_engine(EngineSettings.from_config(app.config))  # load the model before timing
+        get_engine(EngineSettings.from_config(settings()))  # load the model before timing
         user_id = create_user("bench", "Bench", "reporter", "quiet lantern orchard 42").id
         db.session.commit()
         for audio, reference in corpus:

@@ -555,7 +555,7 @@ def main() -> None:
     folder = Path(args.keep or tempfile.mkdtemp(prefix="storyhub-load-"))
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "STORYHUB_INSTANCE_PATH": str(folder / "instance"),
-           "STORYHUB_THEME_WARM_UP": "0", "STORYHUB_LOG_LEVEL": "WARNING"}
+           "STORYHUB_THEME_WARM_UP": "0"}
     if args.database_url:
         url = database_uri(args.database_url, "")
         _reset_postgres(url)

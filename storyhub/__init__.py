@@ -34,21 +34,17 @@ from .transcripts.views import bp as transcripts_bp
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create and configure the StoryHub application."""
-    app = Flask(__name__, instance_path=os.environ.get("STORYHUB_INSTANCE_PATH"),
-                instance_relative_config=True)
-    app.config.from_mapping(config.DEFAULTS)
-    app.config.from_pyfile("storyhub.cfg", silent=True)
-    app.config.from_prefixed_env("STORYHUB")
-    if test_config is not None:
-        app.config.from_mapping(test_config)
+    app = Flask(__name__, instance_path=config.instance_path(), instance_relative_config=True)
+    # Defaults < instance/storyhub.cfg < STORYHUB_* < test_config; a bad one stops here.
+    settings = config.init_app(app, test_config)
 
     storage.private_folder(app.instance_path)  # holds keys and personal data: the owner's alone
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = config.load_secret_key(app.instance_path)
     app.config.setdefault("SQLALCHEMY_DATABASE_URI",
-                          config.database_uri(app.config["DATABASE_URL"], app.instance_path))
-    app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_UPLOAD_MB"]) * 1024 * 1024
-    proxies = int(app.config["TRUSTED_PROXIES"] or 0)
+                          config.database_uri(settings.database_url, app.instance_path))
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_mb * 1024 * 1024
+    proxies = settings.trusted_proxies
     if proxies > 0:
         # Only that many X-Forwarded-* entries, set by our own proxies, are believed.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]

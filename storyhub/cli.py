@@ -11,7 +11,7 @@ import sys
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 from sqlalchemy import select
 from waitress import serve
 
@@ -19,6 +19,7 @@ from . import keys, logs
 from .accounts import service, setup
 from .accounts.models import Role
 from .backup.commands import backup_command, restore_command, upgrade_command
+from .config import SettingsError
 from .database import upgrade_schema, with_schema
 from .demo.command import demo_command
 from .evaluation.commands import export_themes_command
@@ -231,6 +232,22 @@ class StoryHubGroup(FlaskGroup):
         self.add_command(run_command)
         # Restore makes its instance itself: loading the app first would fill the empty folder.
         self.add_command(restore_command)
+
+    def list_commands(self, ctx):
+        try:  # a bad setting is said by main() in one line (Flask would print a traceback)
+            ctx.ensure_object(ScriptInfo).load_app()
+        except SettingsError:
+            raise
+        except Exception:  # noqa: BLE001, S110  (Flask's list_commands reports it)
+            pass
+        return super().list_commands(ctx)
+
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, **kwargs)
+        except SettingsError as exc:  # a sentence to fix the setting by, not a traceback
+            click.echo(f"StoryHub will not start: {exc}", err=True)
+            sys.exit(1)
 
 
 @click.group(cls=StoryHubGroup)

@@ -22,6 +22,7 @@ from pathlib import Path
 from flask import Flask, current_app
 
 from . import sealed
+from .config import settings
 
 CONTEXT = "storyhub-story-{}"
 
@@ -40,10 +41,11 @@ def _instance_keys(instance_path: str) -> str:
 def master_keys_text(app: Flask) -> str:
     """The master keys as configured: `MASTER_KEYS`, the file `MASTER_KEYS_FILE` (a secret
     mounted by systemd's LoadCredential or a container secret), or the instance's own file."""
-    if app.config.get("MASTER_KEYS"):
-        return str(app.config["MASTER_KEYS"])
-    if app.config.get("MASTER_KEYS_FILE"):
-        return Path(app.config["MASTER_KEYS_FILE"]).read_text().strip()
+    configured = settings(app)
+    if configured.master_keys:
+        return configured.master_keys
+    if configured.master_keys_file:
+        return configured.master_keys_file.read_text().strip()
     return _instance_keys(app.instance_path)
 
 

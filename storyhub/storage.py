@@ -24,6 +24,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from . import sealed
+from .config import settings
 from .extensions import db
 
 _KEY_RE = re.compile(r"^[a-z0-9][a-z0-9/_.-]{0,200}$")
@@ -152,7 +153,7 @@ class LocalStorage:
 
 def init_app(app: Flask) -> None:
     """Set up the app's storage and stream uploads straight into it."""
-    root = app.config.get("STORAGE_DIR") or os.path.join(app.instance_path, "storage")
+    root = settings(app).storage_dir or os.path.join(app.instance_path, "storage")
     storage = LocalStorage(root)
     app.extensions["storage"] = storage
 

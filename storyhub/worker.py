@@ -8,12 +8,15 @@ itself; the site (`storyhub run`) or `storyhub upgrade` does that.
 import sys
 
 from . import create_app
+from .config import SettingsError
 from .database import check_schema_not_newer
 from .upgrades import SchemaTooNew
 
-app = create_app()
 try:
+    app = create_app()
     check_schema_not_newer(app)
+except SettingsError as refused:
+    sys.exit(f"The StoryHub worker will not start: {refused}")
 except SchemaTooNew as refused:
     # Said on stderr and exit status 1, before Celery starts: a sentence, not a traceback.
     sys.exit(f"The StoryHub worker will not start. {refused.message}")

@@ -14,6 +14,7 @@ import pytest
 
 from storyhub import bundled_models
 from storyhub.bundled_models import BundledModel, ModelError
+from storyhub.config import override
 from storyhub.themes import modeling
 from storyhub.themes.service import embedding_model_id
 from storyhub.transcripts import engines
@@ -139,11 +140,11 @@ def test_the_default_models_are_the_bundled_ones_and_check_out():
 def test_the_default_whisper_model_transcribes_real_speech(tmp_path):
     """The tests transcribe with tiny.en (conftest); this one loads the default, base, and
     hears JFK's sentence (a loose bound: any real transcript of it, never an exact one)."""
-    from storyhub.config import DEFAULTS
+    from storyhub.config import Settings
     from storyhub.transcripts import engine_audio
     from tests.speech import JFK_REFERENCE, jfk, wer
 
-    settings = engines.EngineSettings.from_config(DEFAULTS)
+    settings = engines.EngineSettings.from_config(Settings())
     assert settings.model == ""
     engine = engines.get_engine(settings)
     assert engine.model_name == str(bundled_models.folder("base"))
@@ -158,7 +159,7 @@ def test_the_default_whisper_model_transcribes_real_speech(tmp_path):
     ("/srv/models/e5", "/srv/models/e5"),
 ])
 def test_embeddings_are_stored_under_the_model_that_made_them(app, setting, stored_as):
-    app.config["THEME_EMBEDDING_MODEL"] = setting
+    override(app, {"THEME_EMBEDDING_MODEL": setting})
     with app.app_context():
         assert embedding_model_id() == stored_as
 

@@ -408,13 +408,14 @@ def test_retention_with_a_moved_clock(app, client, auth, corpus_instance, monkey
     from datetime import date, timedelta
 
     from storyhub.audit import AuditEvent
+    from storyhub.config import override
     from storyhub.jobs.runner import schedule_periodic
     from storyhub.stories import retention
 
     ids = corpus_instance.data["ids"]
     lapsing = ids["drugs-2"]
     real = date.today()
-    app.config.update(RETENTION_ORIGINAL_DAYS=30, RETENTION_EXPIRED_DAYS=90)
+    override(app, {"RETENTION_ORIGINAL_DAYS": 30, "RETENTION_EXPIRED_DAYS": 90})
     with app.app_context():
         db.session.get(Story, lapsing).consent.review_on = real + timedelta(days=10)
         originals = {s.id: get_storage_path(s.recording.original_key)

@@ -23,7 +23,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from storyhub.accounts.models import User
-from storyhub.config import DEFAULTS
+from storyhub.config import Settings
 from storyhub.database import utcnow
 from storyhub.extensions import db
 from storyhub.jobs.models import Job, JobStatus
@@ -156,7 +156,7 @@ BIG_THEME_OF = {s.key: s.theme for s in BIG_CORPUS}
 def transcribe(audio: Path) -> list[SegmentResult]:
     """Transcribe `audio` with the real engine and the default settings (tiny.en, as the
     stored transcripts were made)."""
-    engine = get_engine(EngineSettings.from_config({**DEFAULTS, "WHISPER_MODEL": "tiny.en"}))
+    engine = get_engine(EngineSettings.from_config(Settings(whisper_model="tiny.en")))
     return engine.transcribe(engine_audio.decode(audio), "en", lambda _t: None).segments
 
 
@@ -258,7 +258,7 @@ def main() -> None:
         stories_out[key] = {"text": item.story.text,
                             "segments": [_rounded(asdict(seg)) for seg in item.segments]}
         print(key, " ".join(seg.text for seg in item.segments)[:70])
-    settings = EngineSettings.from_config(DEFAULTS)
+    settings = EngineSettings.from_config(Settings())
     FIXTURE.parent.mkdir(exist_ok=True)
     FIXTURE.write_text(json.dumps({"engine": settings.engine, "model": "bundled tiny.en",
                                    "stories": stories_out}, separators=(",", ":")) + "\n")

@@ -37,6 +37,7 @@ from limits import parse
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ..config import settings
 from ..extensions import db, limiter
 from .models import SignInCounter
 
@@ -230,14 +231,14 @@ def format_wait(seconds: float) -> str:
 
 
 def _account_rule() -> Rule:
-    config = current_app.config
-    return Rule(free=int(config["LOGIN_ACCOUNT_FREE_ATTEMPTS"]), window=24 * 3600.0,
-                delay=float(config["LOGIN_ACCOUNT_DELAY_SECONDS"]),
-                max_delay=float(config["LOGIN_ACCOUNT_MAX_DELAY_SECONDS"]))
+    configured = settings()
+    return Rule(free=configured.login_account_free_attempts, window=24 * 3600.0,
+                delay=configured.login_account_delay_seconds,
+                max_delay=configured.login_account_max_delay_seconds)
 
 
 def _address_rule() -> Rule:
-    item = parse(current_app.config["LOGIN_RATE_LIMIT"])
+    item = parse(settings().login_rate_limit)
     return Rule(free=item.amount, window=float(item.get_expiry()))
 
 
@@ -281,7 +282,7 @@ def remember_browser(response: Response, username: str) -> None:
     response.set_cookie(BROWSER_COOKIE, _serializer().dumps({"id": data["id"],
                                                               "accounts": accounts}),
                         max_age=BROWSER_DAYS * 86400, httponly=True, samesite="Lax",
-                        secure=bool(current_app.config["SESSION_COOKIE_SECURE"]))
+                        secure=settings().session_cookie_secure)
 
 
 @dataclass

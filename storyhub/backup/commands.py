@@ -11,6 +11,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from ..config import instance_path, load, settings
 from ..database import upgrade_schema
 from ..extensions import db
 from ..upgrades import current_revision, pending
@@ -90,7 +91,7 @@ def backup_command(dest: Path, include_master_keys: bool, passphrase_file: Path 
         click.echo(f"The master keys ({', '.join(manifest.master_key_ids) or 'none in use'}) "
                    "are not in it: keep them in your secret store, apart from it. Without "
                    "them this backup cannot be read.")
-        if not (app.config.get("MASTER_KEYS") or app.config.get("MASTER_KEYS_FILE")):
+        if not (settings(app).master_keys or settings(app).master_keys_file):
             click.echo(f"They are only in {Path(app.instance_path) / 'master.keys'}: if that "
                        "folder is lost, so is every backup. Copy them to your secret store, "
                        "or back up with --include-master-keys.")
@@ -103,9 +104,7 @@ def backup_command(dest: Path, include_master_keys: bool, passphrase_file: Path 
 
 def _default_instance() -> Path:
     """Where create_app would put the instance folder (without making anything)."""
-    if os.environ.get("STORYHUB_INSTANCE_PATH"):
-        return Path(os.environ["STORYHUB_INSTANCE_PATH"])
-    return Path(Flask("storyhub").instance_path)
+    return Path(instance_path() or Flask("storyhub").instance_path)
 
 
 @click.command("restore")
@@ -123,16 +122,14 @@ def restore_command(src: Path, ledgers: tuple[Path, ...], no_ledger: bool,
                     passphrase_file: Path | None) -> None:
     """Restore the backup in SRC into a new, empty instance (STORYHUB_INSTANCE_PATH)."""
     os.umask(0o077)
-    env = os.environ
-    target = Target(instance=_default_instance(),
-                    database_url=env.get("STORYHUB_DATABASE_URL") or None,
-                    storage_dir=Path(env["STORYHUB_STORAGE_DIR"])
-                    if env.get("STORYHUB_STORAGE_DIR") else None,
-                    master_keys=env.get("STORYHUB_MASTER_KEYS") or (
-                        Path(env["STORYHUB_MASTER_KEYS_FILE"]).read_text().strip()
-                        if env.get("STORYHUB_MASTER_KEYS_FILE") else None),
-                    ledger=Path(env["STORYHUB_ERASURE_LEDGER"])
-                    if env.get("STORYHUB_ERASURE_LEDGER") else None)
+    instance = _default_instance()
+    given, _flask = load(str(instance))  # checked as at start; no app, so nothing is made
+    target = Target(instance=instance, database_url=given.database_url,
+                    storage_dir=given.storage_dir,
+                    master_keys=given.master_keys or (
+                        given.master_keys_file.read_text().strip()
+                        if given.master_keys_file else None),
+                    ledger=given.erasure_ledger)
     paths = list(ledgers)
     if target.ledger is not None and target.ledger.is_file() and target.ledger not in paths:
         paths.append(target.ledger)

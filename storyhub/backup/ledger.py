@@ -31,6 +31,7 @@ from pathlib import Path
 from flask import Flask, current_app
 
 from .. import keys
+from ..config import settings
 from ..extensions import db
 from ..sealed import SealedFileError
 from ..stories.models import Story
@@ -70,7 +71,7 @@ def key_id(data_key: bytes) -> str:
 
 def ledger_path(app: Flask) -> Path:
     """The ledger file of `app`: `ERASURE_LEDGER`, or `erasures.ledger` in the instance."""
-    return Path(app.config.get("ERASURE_LEDGER") or Path(app.instance_path) / FILENAME)
+    return settings(app).erasure_ledger or Path(app.instance_path) / FILENAME
 
 
 def append(path: Path, entries: Iterable[Entry]) -> None:

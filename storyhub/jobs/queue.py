@@ -15,6 +15,7 @@ from celery import Celery, Task, shared_task
 from celery.signals import worker_process_init, worker_ready, worker_shutting_down
 from flask import Flask, current_app
 
+from ..config import settings
 from ..extensions import db
 
 logger = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ TASK = "storyhub.job"
 
 def broker_settings(app: Flask) -> dict:
     """Return Celery broker settings for this app's configuration."""
-    url = app.config.get("BROKER_URL")
+    url = settings(app).broker_url
     if url:
         return {"broker_url": url}
     from ..storage import private_folder
@@ -113,7 +114,8 @@ def init_app(app: Flask) -> Celery:
         from .runner import request_stop
 
         request_stop()
-        _leave_now_if_idle()
+        if settings(app).embedded_worker:
+            _leave_now_if_idle()
 
     return celery
 
@@ -127,8 +129,6 @@ def _leave_now_if_idle() -> None:
     sent again). Only the embedded worker (solo pool, no child processes) does this; workers
     started with `celery worker` keep Celery's own shutdown.
     """
-    if os.environ.get("STORYHUB_EMBEDDED_WORKER") != "1":
-        return
     from celery.worker import state
 
     if state.active_requests or state.reserved_requests:
@@ -145,7 +145,7 @@ def start_reaper(app: Flask, stop: threading.Event) -> threading.Thread:
     from .runner import reap, schedule_periodic, stopping
 
     def loop() -> None:
-        interval = float(app.config["JOB_REAP_SECONDS"])
+        interval = settings(app).job_reap_seconds
         with app.app_context():
             reap_once(reap)
             while not stop.wait(interval) and not stopping():

@@ -26,6 +26,7 @@ from flask import Flask, current_app
 from sqlalchemy import case, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ..config import settings
 from ..extensions import db
 from .clock import clock
 from .handler import AnyHandler, Report
@@ -117,7 +118,7 @@ def worker_name() -> str:
 
 
 def _lease_seconds() -> float:
-    return float(current_app.config["JOB_LEASE_SECONDS"])
+    return settings().job_lease_seconds
 
 
 def _after_commit(job: Job) -> None:
@@ -155,7 +156,7 @@ def enqueue(kind: str, *, key: str | None = None, story_id: int | None = None,
         raise JobConflict("This is already queued or running.", existing)
     job = Job(kind=kind, key=key, story_id=story_id, target_id=target_id,
               params=params or {}, status=JobStatus.QUEUED,
-              max_attempts=max_attempts or int(current_app.config["JOB_MAX_ATTEMPTS"]))
+              max_attempts=max_attempts or settings().job_max_attempts)
     db.session.add(job)
     db.session.flush()
     _after_commit(job)
@@ -314,7 +315,7 @@ def reap() -> int:
     if given_up.rowcount or requeued.rowcount:  # type: ignore[attr-defined]
         logger.warning("Reaper: %s job(s) lost their worker and were queued again, %s given up",
                        requeued.rowcount, given_up.rowcount)  # type: ignore[attr-defined]
-    resend_before = now.now(-float(current_app.config["JOB_RESEND_SECONDS"]))
+    resend_before = now.now(-settings().job_resend_seconds)
     unsent = db.session.execute(select(Job.id, Job.kind).where(
         Job.status == JobStatus.QUEUED,
         Job.sent_at.is_(None) | (Job.sent_at < resend_before))).all()
@@ -332,7 +333,7 @@ def run_with_heartbeat(app: Flask, lease: Lease, work: Callable[[Report], Any]) 
     lost = threading.Event()
 
     def beat() -> None:
-        interval = float(app.config["JOB_HEARTBEAT_SECONDS"])
+        interval = settings(app).job_heartbeat_seconds
         with app.app_context():
             while not stop.wait(interval):
                 try:

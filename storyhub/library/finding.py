@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
-from flask import current_app
 from sqlalchemy import ColumnElement, Select, and_, case, false, func, or_, select
 
 from .. import policy
 from ..accounts.models import Site, User
+from ..config import settings
 from ..extensions import db
 from ..stories.models import Consent, Recording, Story, Storyteller, StorytellerRole, StoryType
 from ..themes.models import Passage
@@ -202,8 +202,8 @@ def search_meaning(actor: User, text: str, filters: Filters, limit: int = PAGE_S
     text = " ".join(text.split())[:300]
     if not text:
         return Page([], 0, 1, 1)
-    query = np.frombuffer(search.embed_query(text, current_app.config[
-        "THEME_EMBEDDING_MODEL"]), dtype=np.float32)
+    query = np.frombuffer(search.embed_query(text, settings().theme_embedding_model),
+                          dtype=np.float32)
     means = _means()
     shortlist = search.closest(query, means, _allowed_mask(actor, filters, means),
                                max(search.SHORTLIST, limit))
@@ -213,14 +213,14 @@ def search_meaning(actor: User, text: str, filters: Filters, limit: int = PAGE_S
         select(Passage.story_id, Passage.start, Passage.text, Passage.embedding)
         .where(Passage.story_id.in_(shortlist), Passage.embedding_model == embedding_model_id(),
                Passage.embedding.is_not(None))).all()
-    config = current_app.config
+    configured = settings()
     best = search.best_passages(query, rows)
     words = search.word_scores(text, shortlist)
     in_order = search.ordered(shortlist, best, words)
-    found = search.passing(in_order, float(config["LIBRARY_MEANING_MIN_SCORE"]))[:limit]
-    near_score = float(config["LIBRARY_MEANING_NEAR_SCORE"])
+    found = search.passing(in_order, configured.library_meaning_min_score)[:limit]
+    near_score = configured.library_meaning_near_score
     near = [s for s in in_order if s.score >= near_score and s not in found
-            ][:int(config["LIBRARY_MEANING_NEARBY"])]
+            ][:configured.library_meaning_nearby]
     if not found and not nearest:
         near = []
     return Page(_scored_cards(found), len(found), 1, 1, nearby=_scored_cards(near))
@@ -330,7 +330,7 @@ def warm_up(app) -> None:
                 # other cores to the other web processes (a worker's theme run keeps them all).
                 torch.set_num_threads(1)
                 _means()
-                search.embed_query("warming up", current_app.config["THEME_EMBEDDING_MODEL"])
+                search.embed_query("warming up", settings().theme_embedding_model)
                 db.session.remove()
         except Exception:  # a failed warm-up only means a slower first search
             logger.exception("Library warm-up failed")

@@ -12,11 +12,11 @@ import logging
 import secrets
 from collections.abc import Sequence
 
-from flask import current_app
 from sqlalchemy import delete, select
 
 from .. import audit, policy, signals
 from ..accounts.models import User
+from ..config import settings
 from ..database import utcnow
 from ..extensions import db
 from ..stories.models import Story
@@ -168,7 +168,7 @@ def _ensure_passages(story: Story, transcript: Transcript) -> None:
     todo = [p for p in rows if p.embedding is None or p.embedding_model != model_id]
     if todo:
         _vectors, added = embed_missing([p.text for p in todo], [None] * len(todo),
-                                        current_app.config["THEME_EMBEDDING_MODEL"],
+                                        settings().theme_embedding_model,
                                         lambda _progress: None)
         for index, vector in added.items():
             todo[index].embedding, todo[index].embedding_model = vector, model_id

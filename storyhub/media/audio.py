@@ -29,6 +29,7 @@ from .decoding import Converter, decoded_chunks, open_recording
 if TYPE_CHECKING:
     import numpy as np
 
+    from ..config import Settings
     from ..storage import StoredFile
 
 logger = logging.getLogger(__name__)
@@ -110,11 +111,11 @@ class Limits:
     samples_per_byte: float = MAX_SAMPLES_PER_BYTE
 
     @classmethod
-    def from_config(cls, config) -> Limits:
-        return cls(max_seconds=float(config["MAX_AUDIO_HOURS"]) * 3600,
-                   max_channels=int(config["MAX_AUDIO_CHANNELS"]),
-                   max_rate=int(config["MAX_AUDIO_SAMPLE_RATE"]),
-                   samples_per_byte=float(config["MAX_AUDIO_SAMPLES_PER_BYTE"]))
+    def from_config(cls, settings: Settings) -> Limits:
+        return cls(max_seconds=settings.max_audio_hours * 3600,
+                   max_channels=settings.max_audio_channels,
+                   max_rate=settings.max_audio_sample_rate,
+                   samples_per_byte=settings.max_audio_samples_per_byte)
 
     def seconds_for(self, info: AudioInfo, size: int) -> float:
         """How many seconds of this file's sound its size allows."""

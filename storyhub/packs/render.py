@@ -27,6 +27,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
+from ..config import settings
 from . import layout
 
 logger = logging.getLogger(__name__)
@@ -93,8 +94,7 @@ def clock(seconds: float) -> str:
 
 def template_folders() -> list[Path]:
     """Return the folders searched for workshop templates, the deployment's own first."""
-    own = current_app.config.get("WORKSHOP_TEMPLATES") or Path(current_app.instance_path,
-                                                               "workshops")
+    own = settings().workshop_templates or Path(current_app.instance_path, "workshops")
     return [Path(own), TEMPLATES]
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from flask import current_app, g, has_request_context
+from flask import g, has_request_context
 from sqlalchemy import select
 
 from .. import audit, policy, signals
 from ..accounts.models import User
+from ..config import settings
 from ..extensions import db
 from ..jobs import runner as jobs
 from ..jobs.models import Job, JobStatus
@@ -107,10 +108,10 @@ def _waiting(story: Story, within: tuple[str, float, float] | None = None, **_kw
 
 def _offers(story: Story, transcript: Transcript) -> list[Offer]:
     words = _words(transcript)
-    settings = current_app.config
+    configured = settings()
     found = suggest([w.text for w in words], transcript.redaction_rejected or [],
-                    [*settings.get("REDACTION_EXTRA_NAMES", ()), *known_names(story)],
-                    [*settings.get("REDACTION_EXTRA_PLACES", ()), *local_terms(story)])
+                    [*configured.redaction_extra_names, *known_names(story)],
+                    [*configured.redaction_extra_places, *local_terms(story)])
     result = []
     for s in ranked(found):
         covered = words[s.first:s.last + 1]

@@ -18,10 +18,10 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import or_, select
 
 from .. import audit, signals
+from ..config import settings
 from ..database import utcnow
 from ..extensions import db
 from ..jobs import runner as jobs
@@ -53,11 +53,11 @@ def overdue_stories(reporter_id: int | None = None) -> list[Story]:
 
 def sweep() -> dict[str, int]:
     """Apply both schedules now; return how many originals were deleted and stories erased."""
-    config = current_app.config
+    configured = settings()
     done = {"originals": 0, "erasures": 0}
-    days = config.get("RETENTION_ORIGINAL_DAYS")
+    days = configured.retention_original_days
     if days is not None:
-        before = _now() - timedelta(days=int(days))
+        before = _now() - timedelta(days=days)
         reviewed = [Recording.story_id.in_(ids) for _receiver, ids
                     in signals.stories_reviewed_before.send(before) if ids is not None]
         recordings = db.session.scalars(select(Recording).where(
@@ -67,11 +67,11 @@ def sweep() -> dict[str, int]:
             storage.delete(recording.original_key)
             recording.original_key = ""
             audit.record("retention.original_deleted", None, "story", recording.story_id,
-                         detail=f"{int(days)} days after review")
+                         detail=f"{days} days after review")
             done["originals"] += 1
-    days = config.get("RETENTION_EXPIRED_DAYS")
+    days = configured.retention_expired_days
     if days is not None:
-        limit = today() - timedelta(days=int(days))
+        limit = today() - timedelta(days=days)
         for consent in db.session.scalars(select(Consent).where(
                 Consent.review_on < limit, Consent.withdrawn_at.is_(None))):
             story = consent.story

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from flask import current_app
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit, policy, signals
 from ..accounts.models import Role, User
+from ..config import settings
 from ..database import utcnow
 from ..extensions import db
 from ..jobs import runner as jobs
@@ -172,7 +172,7 @@ def create_story(new: NewStory, terms: NewConsent, upload: Path, actor: User) ->
     site_id = new.site_id if new.site_id is not None else actor.site_id
     teller = _storyteller(new, site_id)
     form_ext = _form_type(terms.form_path) if terms.form_path is not None else None
-    limits = audio.Limits.from_config(current_app.config)
+    limits = audio.Limits.from_config(settings())
     info = audio.probe(upload, limits)
     sha = _sha256(upload)
     existing = find_by_sha256(sha)

@@ -9,7 +9,6 @@ from pathlib import Path
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     jsonify,
     redirect,
@@ -24,6 +23,7 @@ from werkzeug.datastructures import FileStorage
 
 from .. import audit, policy, signals
 from ..accounts.models import Role, Site
+from ..config import settings
 from ..extensions import db
 from ..media.audio import AudioRejected, format_duration
 from ..storage import StorageFull, get_storage
@@ -109,7 +109,7 @@ def index():
     return render_template("stories/index.html", stories=stories, states=states_of(stories),
                            format_duration=format_duration,
                            overdue=retention.overdue_stories(current_user.id),
-                           erase_after=current_app.config.get("RETENTION_EXPIRED_DAYS"))
+                           erase_after=settings().retention_expired_days)
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from .. import audit, bundled_models, keys, policy, sealed
+from ..config import settings
 from ..extensions import db
 from ..jobs import runner as jobs
 from ..jobs.models import Job, JobStatus
@@ -91,7 +91,7 @@ def start_run(actor_id: int, seeds_text: str = "") -> ThemeRun:
     seeds = modeling.SeedTheme.parse_lines(seeds_text)
     if len(seeds) > 30:
         raise ThemeError("Give at most 30 expected themes.")
-    minimum = int(current_app.config["THEME_MIN_STORIES"])
+    minimum = settings().theme_min_stories
     found = readiness()
     if len(found.ready) < minimum:
         raise ThemeError(
@@ -173,7 +173,7 @@ def no_passage_stories(run: ThemeRun) -> list[tuple[Story, str]]:
 def embedding_model_id() -> str:
     """Return the id kept with each passage's embedding: a cached vector is reused only by the
     model that made it (a bundled model's own id, else THEME_EMBEDDING_MODEL as given)."""
-    model = current_app.config["THEME_EMBEDDING_MODEL"] or modeling.DEFAULT_EMBEDDING_MODEL
+    model = settings().theme_embedding_model or modeling.DEFAULT_EMBEDDING_MODEL
     return (bundled_models.MODELS[model].id if bundled_models.is_bundled(model, "sentence")
             else model)
 
@@ -234,7 +234,7 @@ def load_run_model(run: ThemeRun):
     try:
         return modeling.load_model(storage.path(run.model_key), model_data_key(run),
                                    run.model_key, scratch,
-                                   current_app.config["THEME_EMBEDDING_MODEL"])
+                                   settings().theme_embedding_model)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import current_app
 from sqlalchemy import delete, select
 
 from .. import bundled_models, keys, policy, sealed
+from ..config import settings
 from ..database import refresh_statistics, utcnow
 from ..extensions import db
 from ..jobs import runner as jobs
@@ -113,22 +113,22 @@ class ThemeRunHandler(JobHandler[RunInputs, Analysis]):
             raise jobs.JobRefused("These stories have too little text to find themes in.")
         db.session.flush()
         model_id = embedding_model_id()
-        cfg = current_app.config
+        cfg = settings()
         try:  # a wrong model file stops the run here, with what to do, and is not retried
-            modeling.check_embedder(cfg["THEME_EMBEDDING_MODEL"])
+            modeling.check_embedder(cfg.theme_embedding_model)
         except bundled_models.ModelError as exc:
             raise jobs.JobRefused(f"Finding themes cannot start: {exc} Tell your StoryHub "
                                   "admin.") from None
         params = modeling.params_for(
             len(passages), [modeling.SeedTheme(**s) for s in run.seeds],
-            random_state=int(cfg["THEME_RANDOM_STATE"]),
-            fit_sample=int(cfg["THEME_FIT_SAMPLE"]),
-            seed_min_similarity=float(cfg["THEME_SEED_MIN_SIMILARITY"]))
+            random_state=cfg.theme_random_state,
+            fit_sample=cfg.theme_fit_sample,
+            seed_min_similarity=cfg.theme_seed_min_similarity)
         return RunInputs(run.id, [p.id for p in passages], [p.text for p in passages],
                          [p.story_id for p in passages],
                          [p.embedding if p.embedding_model == model_id else None
                           for p in passages],
-                         used, refused, params, cfg["THEME_EMBEDDING_MODEL"],
+                         used, refused, params, cfg.theme_embedding_model,
                          get_storage().temp_folder(), started, no_passage)
 
     def work(self, prepared: RunInputs, report: jobs.Report) -> Analysis:

@@ -7,7 +7,6 @@ from pathlib import Path
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     jsonify,
     make_response,
@@ -21,6 +20,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from .. import audit, policy
+from ..config import settings
 from ..extensions import db
 from ..security import CSP, db_id
 from ..web import allowed, send_audio, starts_listening
@@ -59,7 +59,7 @@ def index(status: int = 200):
     active = next((r for r in runs if r.status in (RunStatus.QUEUED, RunStatus.RUNNING)), None)
     return render_template("themes/index.html", runs=runs, active=active,
                            found=service.readiness(),
-                           minimum=int(current_app.config["THEME_MIN_STORIES"]),
+                           minimum=settings().theme_min_stories,
                            last_seeds="\n".join(
                                s["name"] + (": " + ", ".join(s["keywords"])
                                             if s["keywords"] else "")

@@ -8,6 +8,8 @@ import threading
 from celery.signals import worker_process_init
 from flask import Flask
 
+from ..config import settings
+
 logger = logging.getLogger(__name__)
 
 
@@ -22,7 +24,7 @@ def start_warm_up(app: Flask) -> None:
         except Exception:  # a failed warm-up only means a slower first run
             logger.exception("Theme model warm-up failed")
 
-    if app.config.get("THEME_WARM_UP"):
+    if settings(app).theme_warm_up:
         threading.Thread(target=run, name="theme-warm-up", daemon=True).start()
 
 

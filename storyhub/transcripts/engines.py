@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from .coverage import (
     speech_spans,
     territories,
 )
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 logger = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000
@@ -64,12 +67,11 @@ class EngineSettings:
     vad: bool = True
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> EngineSettings:
-        return cls(engine=config["WHISPER_ENGINE"], model=config["WHISPER_MODEL"] or "",
-                   device=config["WHISPER_DEVICE"], compute_type=config["WHISPER_COMPUTE_TYPE"],
-                   threads=int(config["WHISPER_THREADS"]),
-                   beam_size=int(config["WHISPER_BEAM_SIZE"]),
-                   batch_size=int(config["WHISPER_BATCH_SIZE"]), vad=bool(config["WHISPER_VAD"]))
+    def from_config(cls, settings: Settings) -> EngineSettings:
+        return cls(engine=settings.whisper_engine, model=settings.whisper_model,
+                   device=settings.whisper_device, compute_type=settings.whisper_compute_type,
+                   threads=settings.whisper_threads, beam_size=settings.whisper_beam_size,
+                   batch_size=settings.whisper_batch_size, vad=settings.whisper_vad)
 
 
 @dataclass

@@ -6,10 +6,9 @@ import logging
 from collections import Counter
 from datetime import datetime
 
-from flask import current_app
 from sqlalchemy import Select, select
 
-from .. import audit, policy, signals
+from .. import audit, config, policy, signals
 from ..accounts.models import User
 from ..database import utcnow
 from ..extensions import db
@@ -69,7 +68,7 @@ def _transcribe_new_story(story: Story, actor_id: int | None = None, **_kwargs) 
 
 def language_of(story: Story) -> str:
     """The language to transcribe the story in (the configured one, else the story's)."""
-    configured = current_app.config["WHISPER_LANGUAGE"]
+    configured = config.settings().whisper_language
     if configured:
         return configured
     return story.language if story.language and story.language != "other" else "en"
@@ -78,7 +77,7 @@ def language_of(story: Story) -> str:
 def build_transcript(story: Story, transcription: Transcription, seconds: float) -> Transcript:
     """Return a new transcript of what the engine heard (the caller adds it to the session)."""
     segments = transcription.segments
-    settings = EngineSettings.from_config(current_app.config)
+    settings = EngineSettings.from_config(config.settings())
     engine = get_engine(settings)
     speakers = sorted({s.speaker for s in segments}) or ["S1"]
     names = {key: SPEAKER_NAMES.get(key, key) for key in speakers}

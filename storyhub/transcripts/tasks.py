@@ -11,9 +11,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import current_app
-
 from .. import keys, policy
+from ..config import settings
 from ..extensions import db
 from ..jobs import runner as jobs
 from ..jobs.handler import JobHandler
@@ -99,7 +98,7 @@ class TranscriptionHandler(JobHandler[TranscriptionInputs, tuple[Transcription, 
             story.id, recording.id, storage.file(source, data_key),
             storage.file(recording.normalised_key, data_key), recording.channels,
             recording.duration_seconds, language_of(story),
-            EngineSettings.from_config(current_app.config), storage.root / "models")
+            EngineSettings.from_config(settings()), storage.root / "models")
 
     def work(self, prepared: TranscriptionInputs,
              report: jobs.Report) -> tuple[Transcription, float]:
