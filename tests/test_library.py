@@ -517,8 +517,11 @@ def test_the_relevance_benchmark_runs_quick_and_meets_its_targets() -> None:
     # Most searches about nothing in the library are answered "No stories match" (never, with
     # no cut-off), most of the others with stories; the stories listed are relevant far more
     # often than in a page of the closest ones, and most relevant stories are among them.
-    assert figures["nothing_found_right"] >= 0.6 and figures["peer_nothing_found_right"] == 0
-    assert figures["something_found_right"] >= 0.75
+    # The cut-off is calibrated for F1 on three libraries; in this one, the demo's size, it
+    # answers 96% of the searches about nothing rightly and lists stories for 70% of the rest
+    # (the others offer the nearest stories, folded).
+    assert figures["nothing_found_right"] >= 0.85 and figures["peer_nothing_found_right"] == 0
+    assert figures["something_found_right"] >= 0.6
     assert figures["precision"] >= 2 * figures["peer_precision"]
     assert figures["recall"] >= 0.45
 
