@@ -33,6 +33,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import Select, func, select
 
 from ..extensions import db
+from ..themes import modeling
 
 logger = logging.getLogger(__name__)
 TABLE = "library_search"
@@ -389,8 +390,6 @@ def forget_means() -> None:
 @lru_cache(maxsize=2048)
 def embed_query(text: str, model: str) -> bytes:
     """Embed a search (the model loads once per process; repeated searches are remembered)."""
-    from ..themes import modeling
-
     return unit(modeling.embed([text], model)[0]).tobytes()
 
 
