@@ -23,7 +23,7 @@ from ..extensions import db
 from ..policy import Form
 from ..stories.models import Story, StorytellerRole, StoryType
 from ..themes import reading
-from ..themes.editing import passages_of
+from ..themes.facilitator_edits import passages_of
 from ..themes.models import Passage, RunStatus, Theme, ThemePassage, ThemeRun
 from ..themes.service import run_passages
 from ..transcripts.models import Transcript, Word
