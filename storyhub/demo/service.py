@@ -387,7 +387,7 @@ def _pack(result: DemoResult, facilitator_id: int, site_name: str) -> None:
             audience="mixed", facilitators="Dee (demo facilitator) with a peer mentor")
         # The facilitator takes out a quote whose unsure words the reporter could not check
         # (StoryHub chose those last); the pack prints only words a person has looked at.
-        checked = packs.check(workshop, db.session.get(User, facilitator_id))
+        checked = packs.assemble_checked(workshop, db.session.get(User, facilitator_id))
         for theme in workshop.themes:
             for quote in list(theme.quotes):
                 if checked.quote_kinds.get(quote.id) == "unsure":
