@@ -27,8 +27,8 @@ from storyhub.accounts.models import User
 from storyhub.cli import main
 from storyhub.extensions import db
 from storyhub.stories.models import Story
-from storyhub.transcripts.editing import apply_segment_text
 from storyhub.transcripts.models import Transcript
+from storyhub.transcripts.timed_text import apply_segment_text
 
 from .instances import create_database, drop_database, instance_app
 

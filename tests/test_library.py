@@ -714,7 +714,7 @@ def test_staff_filter_by_a_published_theme_and_keep_its_stories_as_published(
     assert before == HOUSING
     with app.app_context():  # the facilitator moves a passage out of the theme, unpublished
         curator = _user(data["curator"])
-        from storyhub.themes import editing
+        from storyhub.themes import facilitator_edits as editing
 
         run = db.session.get(ThemeRun, data["run"])
         for row in editing.passages_of(run, data["themes"]["housing"]):

@@ -539,7 +539,7 @@ def test_a_theme_name_holding_a_word_redacted_since_is_not_printed(app, data):
 
 
 def test_a_workshop_follows_a_theme_renamed_on_the_board_unless_it_renamed_it(app, data):
-    from storyhub.themes import editing
+    from storyhub.themes import facilitator_edits as editing
 
     workshop_id = build(app, data)
     with app.app_context():

@@ -24,7 +24,8 @@ from storyhub.redaction import NAME
 from storyhub.redaction import service as redaction
 from storyhub.stories import service as stories
 from storyhub.stories.models import Story
-from storyhub.themes import editing, naming, story_changes
+from storyhub.themes import facilitator_edits as editing
+from storyhub.themes import naming, story_changes
 from storyhub.themes.models import Passage, Theme, ThemePassage, ThemeRun
 from storyhub.transcripts.service import TranscriptError
 

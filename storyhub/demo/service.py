@@ -38,7 +38,7 @@ from ..media.audio import format_duration
 from ..redaction import service as redaction
 from ..stories import service as stories
 from ..stories.models import Recording, Story, StorytellerRole
-from ..themes import editing as theme_editing
+from ..themes import facilitator_edits
 from ..themes import service as themes
 from ..themes.models import ThemePassage, ThemeRun
 from ..transcripts import service as transcripts
@@ -331,11 +331,11 @@ def _name_and_publish(chosen: list[content.DemoStory], ids: list[int], run_id: i
             name = names.get(tag)
             if name and name not in taken:
                 taken.add(name)
-                theme_editing.rename(run, theme.id, name, theme.description or "",
-                                     facilitator_id)
+                facilitator_edits.rename(run, theme.id, name, theme.description or "",
+                                       facilitator_id)
                 break
         else:  # the themes before took its stories' subjects: keep it off the staff library
-            theme_editing.set_hidden(run, theme.id, True, facilitator_id)
+            facilitator_edits.set_hidden(run, theme.id, True, facilitator_id)
     db.session.flush()
     try:
         publishing.publish(run.id, facilitator)
@@ -387,7 +387,7 @@ def _pack(result: DemoResult, facilitator_id: int, site_name: str) -> None:
             audience="mixed", facilitators="Dee (demo facilitator) with a peer mentor")
         # The facilitator takes out a quote whose unsure words the reporter could not check
         # (StoryHub chose those last); the pack prints only words a person has looked at.
-        checked = packs.check(workshop, db.session.get(User, facilitator_id))
+        checked = packs.assemble_checked(workshop, db.session.get(User, facilitator_id))
         for theme in workshop.themes:
             for quote in list(theme.quotes):
                 if checked.quote_kinds.get(quote.id) == "unsure":

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
+from . import queue, runner
+
 
 def init_app(app: Flask) -> None:
-    from . import queue, runner
-
     runner.init_app(app)
     queue.init_app(app)

@@ -13,14 +13,15 @@ import threading
 
 from celery import Celery, Task, shared_task
 from celery.signals import worker_process_init, worker_ready, worker_shutting_down
-from flask import Flask, current_app
+from flask import Flask
 
 from ..config import settings
 from ..extensions import db
+from ..storage import private_folder
+from .runner import TASK, reap, request_stop, run_job, schedule_periodic, stopping
 
 logger = logging.getLogger(__name__)
 QUEUES = ("default", "transcribe", "analysis")
-TASK = "storyhub.job"
 
 
 def broker_settings(app: Flask) -> dict:
@@ -28,8 +29,6 @@ def broker_settings(app: Flask) -> dict:
     url = settings(app).broker_url
     if url:
         return {"broker_url": url}
-    from ..storage import private_folder
-
     folder = os.path.join(app.instance_path, "broker")
     for sub in ("", "queue", "processed", "control"):
         private_folder(os.path.join(folder, sub))
@@ -53,21 +52,7 @@ def broker_settings(app: Flask) -> dict:
 @shared_task(name=TASK, acks_late=True, ignore_result=True)
 def run(job_id: int) -> str:
     """Run job `job_id` with the handler registered for its kind."""
-    from .runner import run_job
-
     return run_job(job_id)
-
-
-def deliver(job_id: int, queue: str) -> bool:
-    """Send a job id to `queue`; return False if the broker cannot be reached."""
-    celery = current_app.extensions["celery"]
-    try:
-        celery.send_task(TASK, args=[job_id], queue=queue, retry=False)
-    except Exception as exc:  # noqa: BLE001  (any broker failure: the row keeps the job)
-        logger.warning("Job %s not sent, broker unavailable (%s); it will be sent when the "
-                       "broker is back", job_id, type(exc).__name__)
-        return False
-    return True
 
 
 def init_app(app: Flask) -> Celery:
@@ -111,8 +96,6 @@ def init_app(app: Flask) -> Celery:
     def _stop_work(**_kwargs):
         # A warm shutdown would wait for the job in hand, maybe for many minutes: the job is
         # handed back at its next progress report instead, for the next worker to start again.
-        from .runner import request_stop
-
         request_stop()
         if settings(app).embedded_worker:
             _leave_now_if_idle()
@@ -142,8 +125,6 @@ def _leave_now_if_idle() -> None:
 
 def start_reaper(app: Flask, stop: threading.Event) -> threading.Thread:
     """Run the reaper every JOB_REAP_SECONDS in a daemon thread until `stop` is set."""
-    from .runner import reap, schedule_periodic, stopping
-
     def loop() -> None:
         interval = settings(app).job_reap_seconds
         with app.app_context():
@@ -152,8 +133,6 @@ def start_reaper(app: Flask, stop: threading.Event) -> threading.Thread:
                 reap_once(reap)
 
     def reap_once(reap) -> None:
-        from ..extensions import db
-
         try:
             reap()
             schedule_periodic()

@@ -34,6 +34,8 @@ from .models import ACTIVE, Job, JobStatus
 
 logger = logging.getLogger(__name__)
 _AFTER_COMMIT = "storyhub_publish_jobs"
+#: The Celery task that runs a job (queue.py's `run`): the broker carries only its id.
+TASK = "storyhub.job"
 
 _signals = Namespace()
 #: Sent after a job's new state is committed: sender is the job's kind; job_id, status.
@@ -452,10 +454,20 @@ def _changed(kind: str, job_id: int, status: JobStatus) -> None:
 # --- delivery -----------------------------------------------------------------------------
 
 
+def deliver(job_id: int, queue: str) -> bool:
+    """Send a job id to `queue`; return False if the broker cannot be reached."""
+    celery = current_app.extensions["celery"]
+    try:
+        celery.send_task(TASK, args=[job_id], queue=queue, retry=False)
+    except Exception as exc:  # noqa: BLE001  (any broker failure: the row keeps the job)
+        logger.warning("Job %s not sent, broker unavailable (%s); it will be sent when the "
+                       "broker is back", job_id, type(exc).__name__)
+        return False
+    return True
+
+
 def send(job_id: int, kind: str) -> bool:
     """Send the job id to the broker; return False (the reaper sends it later) if it is down."""
-    from .queue import deliver
-
     if not deliver(job_id, handler_for(kind).queue):
         return False
     # Its own short transaction: this runs just after the session's commit.

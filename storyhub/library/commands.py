@@ -6,15 +6,14 @@ import click
 
 from ..database import with_schema
 from ..extensions import db
+from . import search
+from .service import rebuild_search
 
 
 @click.command("rebuild-search")
 @with_schema
 def rebuild_search_command() -> None:
     """Rebuild the staff library's full-text index (after a restore, or if in doubt)."""
-    from . import search
-    from .service import rebuild_search
-
     count = rebuild_search()
     # The old rows' words would otherwise stay in the index's files as deleted entries.
     search.compact()

@@ -23,6 +23,7 @@ from .. import audit, policy
 from ..accounts.models import User
 from ..database import utcnow
 from ..extensions import db
+from ..themes.modeling import readable_label
 from ..themes.models import RunStatus, Theme, ThemePassage, ThemeRun
 from .models import PublishedTheme, PublishedThemeStory
 
@@ -46,8 +47,6 @@ def named(theme: Theme) -> bool:
     split or a refresh names a theme so). `edited` does not say it: merging, splitting or
     describing a theme sets it and leaves a keyword name.
     """
-    from ..themes.modeling import readable_label
-
     if theme.seed and _plain(theme.label) == _plain(theme.seed):
         return True
     automatic = {_plain(theme.auto_label), _plain(readable_label(theme.keywords or []))}

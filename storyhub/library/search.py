@@ -5,7 +5,7 @@ transcript (never the unredacted words, so a name taken out cannot be found eith
 keeps it as an FTS5 table (porter stemming, bm25 ranking, `snippet`); PostgreSQL as a table
 with a generated, weighted tsvector and a GIN index (`ts_rank_cd`; snippets cut here). The service
 layer writes it whenever what staff may read changes; `storyhub rebuild-search` rebuilds it.
-Erasure takes a story's words out of the index's files too (`erase_story`).
+Erasure takes a story's words out of the index's files too (`purge_from_index`).
 
 Meaning: every approved story has the mean of its passage embeddings. A query is embedded
 with the theme model (all-MiniLM-L6-v2), compared with the stories' means (a float32 matrix
@@ -33,6 +33,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import Select, func, select
 
 from ..extensions import db
+from ..themes import modeling
 
 logger = logging.getLogger(__name__)
 TABLE = "library_search"
@@ -86,13 +87,13 @@ def index_story(story_id: int, title: str, summary: str, body: str) -> None:
 
 
 def remove_story(story_id: int) -> None:
-    """Take a story out of the index's answers (retired, replaced); see `erase_story`."""
+    """Take a story out of the index's answers (retired, replaced); see `purge_from_index`."""
     column = "story_id" if _is_postgres() else "rowid"
     db.session.execute(sa.text(f"DELETE FROM {TABLE} WHERE {column} = :id"),  # noqa: S608
                        {"id": story_id})
 
 
-def erase_story(story_id: int) -> None:
+def purge_from_index(story_id: int) -> None:
     """Take a story's words out of the index for good (erasure), not only out of its answers.
 
     A plain delete is not enough for that. FTS5 deletes by writing delete markers beside the
@@ -112,7 +113,7 @@ def compact() -> None:
     the pages it frees are overwritten (`secure_delete`). FTS5's 'secure-delete' option
     (SQLite 3.42) would clean each delete instead, but it changes the table's file format
     for good: an older SQLite, after a restore or a move, could then neither search nor
-    erase. PostgreSQL: nothing to do in the transaction (see `erase_story`).
+    erase. PostgreSQL: nothing to do in the transaction (see `purge_from_index`).
     """
     if not _is_postgres():
         db.session.execute(sa.text(
@@ -389,8 +390,6 @@ def forget_means() -> None:
 @lru_cache(maxsize=2048)
 def embed_query(text: str, model: str) -> bytes:
     """Embed a search (the model loads once per process; repeated searches are remembered)."""
-    from ..themes import modeling
-
     return unit(modeling.embed([text], model)[0]).tobytes()
 
 

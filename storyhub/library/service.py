@@ -214,7 +214,7 @@ def _erase(story_id: int, scopes: list[str] | None = None, **_kwargs) -> list[st
     """Take the story out of the library when its library or transcription consent goes."""
     if policy.Action.LIBRARY not in policy.affected(scopes):
         return []
-    search.erase_story(story_id)  # out of the index's files too, not only its answers
+    search.purge_from_index(story_id)  # out of the index's files too, not only its answers
     db.session.execute(delete(LibraryEntry).where(LibraryEntry.story_id == story_id))
     publishing.forget_story(story_id)
     db.session.flush()

@@ -12,6 +12,7 @@ from typing import BinaryIO
 from .. import policy
 from ..extensions import db
 from ..stories.models import Story
+from ..themes.service import quote_clip
 from . import render
 from .models import WorkshopPack
 
@@ -80,8 +81,6 @@ def write_zip(pack: WorkshopPack, actor, out: Path | BinaryIO) -> list[str]:
     A clip goes in only where the story's consent covers playing it in workshops now; returns
     the codes of the stories whose clips were left out because it no longer does.
     """
-    from ..themes.service import quote_clip
-
     run = pack.workshop.run
     left_out: list[str] = []
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:

@@ -145,7 +145,7 @@ def _follow_theme_name(theme_id: int, old: str = "", new: str = "", **_kwargs) -
 
 
 @signals.story_erasing.connect
-def erase_story(story_id: int, scopes: list[str] | None = None, **_kwargs) -> list[str]:
+def drop_from_workshops(story_id: int, scopes: list[str] | None = None, **_kwargs) -> list[str]:
     """Take an erased story's words out of workshops: its quotes, and packs that printed them."""
     if policy.Action.QUOTE not in policy.affected(scopes):
         return []  # e.g. playing audio withdrawn: packs become stale, their words may stay

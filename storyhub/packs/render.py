@@ -29,6 +29,7 @@ from markupsafe import Markup
 
 from ..config import settings
 from . import layout
+from .layout.measure import clock
 
 logger = logging.getLogger(__name__)
 
@@ -82,14 +83,6 @@ def md_escape(value: Any) -> str:
     text = re.sub(r"\s+", " ", str(value))
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _SPECIAL.sub(r"\\\1", text)
-
-
-def clock(seconds: float) -> str:
-    """Return a time in a recording as m:ss (or h:mm:ss)."""
-    whole = int(seconds)
-    hours, rest = divmod(whole, 3600)
-    return (f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours
-            else f"{rest // 60}:{rest % 60:02d}")
 
 
 def template_folders() -> list[Path]:

@@ -23,7 +23,7 @@ from ..extensions import db
 from ..policy import Form
 from ..stories.models import Story, StorytellerRole, StoryType
 from ..themes import reading
-from ..themes.editing import passages_of
+from ..themes.facilitator_edits import passages_of
 from ..themes.models import Passage, RunStatus, Theme, ThemePassage, ThemeRun
 from ..themes.service import run_passages
 from ..transcripts.models import Transcript, Word
@@ -436,7 +436,7 @@ def gathering_of(workshop: Workshop, quoted: set[int]) -> dict:
     return _gathering(run_passages(run) if run is not None else [], quoted)
 
 
-def check(workshop: Workshop, actor=None) -> Checked:
+def assemble_checked(workshop: Workshop, actor=None) -> Checked:
     """Assemble the pack's content from the workshop as it stands, checking every quote."""
     run = _done_run_of(workshop)
     rows = run_passages(run) if run is not None else []
@@ -513,7 +513,7 @@ def generate_pack(workshop_id: int, actor_id: int) -> tuple[WorkshopPack, bool]:
     returns the latest version rather than a copy of it.
     """
     workshop = get_workshop(workshop_id)
-    checked = check(workshop, db.session.get(User, actor_id))
+    checked = assemble_checked(workshop, db.session.get(User, actor_id))
     if checked.problems:
         raise PackError(checked.problems)
     latest = workshop.packs[0] if workshop.packs else None
@@ -572,7 +572,7 @@ def _changes(old: dict, new: dict) -> list[str]:
 
 def pack_state(workshop: Workshop, actor=None) -> PackState:
     """Say whether the latest pack still matches the workshop and its stories, and why not."""
-    checked = check(workshop, actor)
+    checked = assemble_checked(workshop, actor)
     latest = workshop.packs[0] if workshop.packs else None
     reasons = [workshop.notice] if workshop.notice else []
     if latest is not None:

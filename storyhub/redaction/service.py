@@ -24,7 +24,7 @@ from ..stories.models import Story
 from ..transcripts.models import Transcript, Word
 from ..transcripts.service import TranscriptError, editable, get_transcript, words_changed
 from ..transcripts.text import words_between
-from . import LABELS, Suggestion, bare, ranked, suggest
+from . import LABELS, Suggestion, bare, gazetteer, ranked, suggest
 
 logger = logging.getLogger(__name__)
 KIND = "mute_audio"
@@ -65,8 +65,6 @@ def known_names(story: Story) -> list[str]:
 
 def local_terms(story: Story) -> list[str]:
     """The words of the story's site's local names (estates, hostels, offices)."""
-    from . import gazetteer
-
     if story.site is None:
         return []
     words = [bare(w).lower() for term in story.site.term_list for w in term.split()]

@@ -366,7 +366,7 @@ def withdraw_consent(story: Story, actor: User) -> int:
     return stopped
 
 
-def erase_story(story: Story, actor: User) -> None:
+def erase_on_request(story: Story, actor: User) -> None:
     """Erase a story on request (an admin's action): stop every use now, erase in a job."""
     policy.require(actor, story, policy.Action.ERASE)
     if story.consent is not None and story.consent.withdrawn_at is None:

@@ -269,7 +269,7 @@ def withdraw_consent(story_id: int):
 @allowed(policy.Action.ERASE)
 def erase(story_id: int):
     story = story_or_abort(story_id, policy.Action.ERASE)
-    service.erase_story(story, current_user)
+    service.erase_on_request(story, current_user)
     db.session.commit()
     flash(f"Story {story.id} is being erased: its recording, consent form, transcript and "
           "everything made from them. Only a record that it was erased stays in the audit log.",

@@ -29,19 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import neighbours, small_collections
+from .. import bundled_models, sealed
+from . import naming, neighbours, small_collections
+from .naming import SPOKEN_FILLER
 
 logger = logging.getLogger(__name__)
 
-# Words that carry no theme in spoken stories (on top of English stop words).
-SPOKEN_FILLER = frozenset("""
-    um umm uh uhh er erm ah oh yeah yes yep no nah okay ok like just really know mean
-    think thing things stuff kind sort got get gets getting going gonna wanna basically
-    actually literally right well lot lots bit sure said say says saying probably maybe
-    good bad way time times did does doing done hear heard different tell told ask asked
-    want wanted need needed feel felt try tried make made come came went goes use used
-    every day days week weeks year years
-""".split())
 UMAP_MIN_PASSAGES = 60
 
 
@@ -313,8 +306,6 @@ def get_embedder(model: str = "", device: str = "cpu"):
     the default), its files checked against their pinned hashes first; else a name or path."""
     from sentence_transformers import SentenceTransformer
 
-    from .. import bundled_models
-
     model = model or DEFAULT_EMBEDDING_MODEL
     if bundled_models.is_bundled(model, "sentence"):
         model = str(bundled_models.folder(model))
@@ -323,8 +314,6 @@ def get_embedder(model: str = "", device: str = "cpu"):
 
 def check_embedder(model: str = "") -> None:
     """Check a bundled sentence model's files (once per process); ModelError if they differ."""
-    from .. import bundled_models
-
     model = model or DEFAULT_EMBEDDING_MODEL
     if bundled_models.is_bundled(model, "sentence"):
         bundled_models.folder(model)
@@ -332,8 +321,6 @@ def check_embedder(model: str = "") -> None:
 
 def embedding_origin(model: str = "") -> str:
     """Return the published name of the sentence model `model` (as THEME_EMBEDDING_MODEL)."""
-    from .. import bundled_models
-
     model = model or DEFAULT_EMBEDDING_MODEL
     return bundled_models.MODELS[model].origin if bundled_models.is_bundled(
         model, "sentence") else model
@@ -361,7 +348,7 @@ def readable_label(keywords: Sequence[str]) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _vectorizer(n: int):
+def keyword_vectorizer(n: int):
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
     return CountVectorizer(stop_words=sorted(ENGLISH_STOP_WORDS | SPOKEN_FILLER),
@@ -379,8 +366,6 @@ def fit_themes(texts: Sequence[str], embeddings: np.ndarray, params: ThemeParams
     """
     from bertopic import BERTopic
 
-    from . import naming
-
     started = time.perf_counter()
     seconds: dict[str, float] = {}
     n = len(texts)
@@ -394,7 +379,7 @@ def fit_themes(texts: Sequence[str], embeddings: np.ndarray, params: ThemeParams
         embedding_model=get_embedder(embedding_model),
         umap_model=reducer,
         hdbscan_model=clusterer,
-        vectorizer_model=_vectorizer(len(fit_idx)),
+        vectorizer_model=keyword_vectorizer(len(fit_idx)),
         zeroshot_topic_list=[s.prompt for s in seeds] or None,
         zeroshot_min_similarity=params.seed_min_similarity,
         min_topic_size=2,
@@ -514,8 +499,6 @@ def seal_model(folder: Path, out: Path, data_key: bytes, file_id: str) -> None:
     Each file is bound to `file_id` and its name, so a file moved to another run or renamed
     does not open.
     """
-    from .. import sealed
-
     out.mkdir(parents=True, exist_ok=True)
     for name in MODEL_FILES:
         if (folder / name).is_file():
@@ -534,8 +517,6 @@ def load_model(folder: Path, data_key: bytes | None, file_id: str, scratch: Path
     import json
 
     from bertopic import BERTopic
-
-    from .. import sealed
 
     if not (folder / "topic_embeddings.safetensors").is_file():
         raise FileNotFoundError(f"no saved theme model in {folder}")

@@ -25,6 +25,15 @@ WORD = re.compile(r"[a-z][a-z'-]*[a-z]|[a-z]")
 REDACTION_LABEL = re.compile(r"\[[A-Z]+\]")
 # Where a name's parts meet: "Hostel and council", "Housing, hostel and landlord".
 NAME_PARTS = re.compile(r",\s*|\s+and\s+")
+# Words that carry no theme in spoken stories (on top of English stop words).
+SPOKEN_FILLER = frozenset("""
+    um umm uh uhh er erm ah oh yeah yes yep no nah okay ok like just really know mean
+    think thing things stuff kind sort got get gets getting going gonna wanna basically
+    actually literally right well lot lots bit sure said say says saying probably maybe
+    good bad way time times did does doing done hear heard different tell told ask asked
+    want wanted need needed feel felt try tried make made come came went goes use used
+    every day days week weeks year years
+""".split())
 # Words that name no theme in spoken stories (on top of English stop words and fillers).
 EXTRA_STOP = frozenset("""
     i'm i've i'd i'll you're you've you'd he's she's it's we're we've they're they've that's
@@ -83,8 +92,6 @@ def lemma(word: str) -> str:
 
 def _stop_words() -> frozenset[str]:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    from .modeling import SPOKEN_FILLER
 
     return frozenset(ENGLISH_STOP_WORDS | SPOKEN_FILLER | EXTRA_STOP)
 

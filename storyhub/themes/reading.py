@@ -10,6 +10,7 @@ import numpy as np
 from .. import policy
 from ..stories.models import StorytellerRole
 from .models import Theme, ThemePassage, ThemeRun
+from .naming import subtitles
 from .service import run_passages
 
 PROBATION = StorytellerRole.PERSON_ON_PROBATION
@@ -143,8 +144,6 @@ def subtitle(theme: Theme, rows: list[ThemePassage]) -> str:
     Worked out on every read, never stored: a sentence whose storyteller narrows consent or
     whose words are redacted later must leave the page with them.
     """
-    from .naming import subtitles
-
     quotable = [r for r in rows if r.passage.embedding
                 and policy.decide(None, r.passage.story, policy.Action.QUOTE).allowed]
     if not quotable:

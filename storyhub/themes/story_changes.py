@@ -4,7 +4,7 @@ A run is fitted once, but its pages are read for weeks. When a reporter corrects
 transcript, its passages take the new (redacted) wording at once, on every run, so a removed
 name leaves the board, the theme pages and the map. When a story is withdrawn, its words
 leave every run at once (`withdraw_story`, in the withdrawing transaction, while its erasure
-waits for a worker), and its passages leave with the erasure (`erase_story`).
+waits for a worker), and its passages leave with the erasure (`drop_from_themes`).
 
 Each time, the words the change took away (said in the passages as they were, not as they are)
 leave a theme's keywords and StoryHub's names for it wherever the theme's own passages no
@@ -160,7 +160,7 @@ def follow_transcript(story_id: int, **_kwargs) -> None:
 def withdraw_story(story_id: int, scopes: list[str] | None = None, **_kwargs) -> None:
     """Take a withdrawn story's words out of every run now: keywords, default names, models.
 
-    Its passages stay until the erasure job (which calls `erase_story`); the pages already
+    Its passages stay until the erasure job (which calls `drop_from_themes`); the pages already
     leave them out, as the policy refuses them.
     """
     if policy.Action.ANALYSE not in policy.affected(scopes):
@@ -176,7 +176,7 @@ def withdraw_story(story_id: int, scopes: list[str] | None = None, **_kwargs) ->
 
 
 @signals.story_erasing.connect
-def erase_story(story_id: int, scopes: list[str] | None = None, **_kwargs) -> list[str]:
+def drop_from_themes(story_id: int, scopes: list[str] | None = None, **_kwargs) -> list[str]:
     """Take the story out of every run (when analysis is withdrawn); return keys to delete."""
     clips = [clip_folder(story_id)]
     lost = policy.affected(scopes)

@@ -26,7 +26,7 @@ from ..storage import get_storage
 from ..stories.models import Consent, Story
 from ..transcripts.models import Transcript
 from . import modeling
-from .editing import carry_over
+from .facilitator_edits import carry_over
 from .models import Passage, Theme, ThemePassage, ThemeRun
 from .passages import SHORT_TURN_WORDS, sentences
 from .service import (

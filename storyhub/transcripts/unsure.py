@@ -16,10 +16,10 @@ from .. import audit, policy
 from ..accounts.models import User
 from ..extensions import db
 from ..stories.models import Story
-from .editing import replace_word
 from .models import Segment, Word
 from .service import TranscriptError, editable, get_transcript, refuse_redacted, words_changed
 from .text import count_unsure, is_unsure, tokens
+from .timed_text import replace_word
 
 CONTEXT_WORDS = 5  # shown on each side of an unsure word in the review list
 

@@ -21,13 +21,13 @@ from ..extensions import db
 from ..jobs import runner as jobs
 from ..security import number_arg
 from ..web import allowed, story_or_abort, word_ids
-from . import editing, service, tasks, unsure  # noqa: F401  (tasks: the job handler)
+from . import service, tasks, timed_text, unsure  # noqa: F401  (tasks: the job handler)
 from .text import count_unsure, tokens
 
 bp = Blueprint("transcripts", __name__, url_prefix="/stories", template_folder="templates")
-EXPORTS = {"txt": ("text/plain", editing.to_text), "vtt": ("text/vtt", editing.to_vtt),
-           "srt": ("application/x-subrip", editing.to_srt),
-           "json": ("application/json", editing.to_json)}
+EXPORTS = {"txt": ("text/plain", timed_text.to_text), "vtt": ("text/vtt", timed_text.to_vtt),
+           "srt": ("application/x-subrip", timed_text.to_srt),
+           "json": ("application/json", timed_text.to_json)}
 
 
 @bp.route("/<int:story_id>/status")

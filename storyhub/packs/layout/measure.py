@@ -122,10 +122,16 @@ def quoted(text: str, first: bool = True, last: bool = True) -> str:
     return ("“" if first else "") + text + ("”" if last else "")
 
 
+def clock(seconds: float) -> str:
+    """Return a time in a recording as m:ss (or h:mm:ss)."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    return (f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours
+            else f"{rest // 60}:{rest % 60:02d}")
+
+
 def source_line(quote: dict) -> str:
     """A quote's source as the shipped templates print it."""
-    from ..render import clock
-
     return (f"{quote['role']} · story {quote['code']} · {clock(quote['start'])}–"
             f"{clock(quote['end'])}")
 

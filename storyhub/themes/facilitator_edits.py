@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from .. import audit, signals
 from ..extensions import db
+from . import modeling
 from .history import Recorder
 from .models import Passage, Theme, ThemePassage, ThemeRun
 
@@ -102,8 +103,6 @@ def merge(run: ThemeRun, target_id: int, source_ids: list[int], actor_id: int | 
 
 def split(run: ThemeRun, theme_id: int, actor_id: int, parts: int | None = None) -> list[Theme]:
     """Re-cluster one theme's passages into two or more themes (the first keeps the theme)."""
-    from . import modeling
-
     theme = _theme_in(run, theme_id)
     rows = db.session.scalars(select(ThemePassage).where(
         ThemePassage.run_id == run.id, ThemePassage.theme_id == theme.id)
@@ -161,12 +160,10 @@ def _keywords(texts: list[str], labels) -> dict[int, list[str]]:
     """Return the distinctive words of each group (class-based TF-IDF, as BERTopic does)."""
     from bertopic.vectorizers import ClassTfidfTransformer
 
-    from .modeling import _vectorizer
-
     groups = sorted(set(labels.tolist()))
     joined = [" ".join(t for t, lab in zip(texts, labels, strict=True) if lab == g)
               for g in groups]
-    vectorizer = _vectorizer(len(texts))
+    vectorizer = modeling.keyword_vectorizer(len(texts))
     vectorizer.min_df = 1
     counts = vectorizer.fit_transform(joined)
     scores = ClassTfidfTransformer().fit_transform(counts).toarray()
