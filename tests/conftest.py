@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -15,10 +16,11 @@ from storyhub.accounts.models import Role
 from storyhub.extensions import db, limiter
 
 # Workers and servers the tests start skip the theme model's warm-up (about 30 s of a core
-# each), which would only slow the tests that run beside it; test_themes covers it.
+# each), which would only slow the tests that run beside it; tests/themes/test_analysis.py
+# covers it.
 os.environ.setdefault("STORYHUB_THEME_WARM_UP", "0")
 # Tests transcribe with tiny.en, the light bundled model: half base's time (base, the default,
-# is measured by benchmarks/transcribe.py and loaded in tests/test_models.py), and the unsure-
+# is measured by benchmarks/transcribe.py and loaded in tests/app/test_models.py), and the unsure-
 # word and coverage thresholds the tests check were measured on it.
 os.environ.setdefault("STORYHUB_WHISPER_MODEL", "tiny.en")
 
@@ -30,17 +32,19 @@ PASSWORD = "correct horse battery"
 # this order, so the long ones start first and the short ones fill the gaps at the end, instead of
 # one worker running the browser tests alone for the last minutes. Only the order depends on it.
 LONGEST_FIRST = [
-    "test_transcription", "test_themes", "test_embedded_worker", "test_browser_themes",
-    "test_benchmarks", "test_library", "test_packs", "test_intake", "test_hardening",
-    "test_coverage", "test_demo",
-    "test_browser_transcription", "test_browser_intake", "test_ct2_checkpoint",
-    "test_browser_accounts", "test_browser_packs", "test_accounts", "test_import",
-    "test_privacy", "test_web_processes", "test_cli", "test_access", "test_redaction",
+    "transcripts/test_transcription", "themes/test_analysis", "app/test_embedded_worker",
+    "themes/test_browser", "app/test_benchmarks", "library/test_curation_and_search",
+    "packs/test_build", "stories/test_upload_formats", "app/test_hardening",
+    "transcripts/test_coverage", "demo/test_command", "transcripts/test_browser",
+    "stories/test_browser", "transcripts/test_ct2_checkpoint", "accounts/test_browser",
+    "packs/test_browser", "accounts/test_sign_in", "stories/test_import",
+    "stories/test_withdrawal", "app/test_web_processes", "app/test_cli", "app/test_access",
+    "redaction/test_suggest_and_redact",
 ]
 
 
 def _file_rank(item) -> int:
-    name = item.path.stem
+    name = item.path.relative_to(Path(__file__).parent).with_suffix("").as_posix()
     return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
 
 
@@ -79,7 +83,7 @@ def database_url(tmp_path_factory) -> str:
         if worker:  # each pytest-xdist worker gets a database of its own on the server
             from sqlalchemy.engine import make_url
 
-            from .instances import create_database
+            from tests.support.instances import create_database
 
             base = make_url(url)
             url = base.set(database=f"{base.database}_{worker}").render_as_string(
@@ -220,8 +224,8 @@ def auth(client, make_user) -> AuthActions:
 @pytest.fixture(scope="session")
 def corpus_audio(tmp_path_factory) -> dict:
     """The twelve corpus stories spoken by espeak-ng: key -> WAV path."""
-    from .speech import espeak
-    from .theme_corpus import CORPUS
+    from tests.support.speech import espeak
+    from tests.support.theme_corpus import CORPUS
 
     folder = tmp_path_factory.mktemp("corpus-audio")
     return {s.key: espeak(folder / f"{s.key}.wav", s.text) for s in CORPUS}
@@ -230,8 +234,8 @@ def corpus_audio(tmp_path_factory) -> dict:
 @pytest.fixture(scope="session")
 def corpus_instance(database_url, migrated, tmp_path_factory):
     """An instance holding the twelve corpus stories with reviewed transcripts, all consent."""
-    from .instances import shared_instance
-    from .theme_corpus import CORPUS, filler, stored_corpus
+    from tests.support.instances import shared_instance
+    from tests.support.theme_corpus import CORPUS, filler, stored_corpus
 
     def fill(app) -> dict:
         corpus = stored_corpus(tmp_path_factory.mktemp("corpus-speech"), CORPUS)
@@ -244,8 +248,8 @@ def corpus_instance(database_url, migrated, tmp_path_factory):
 @pytest.fixture(scope="session")
 def themed_instance(database_url, migrated, tmp_path_factory):
     """The corpus instance with one finished theme run, started by a facilitator."""
-    from .instances import shared_instance
-    from .theme_corpus import CORPUS, filler, stored_corpus
+    from tests.support.instances import shared_instance
+    from tests.support.theme_corpus import CORPUS, filler, stored_corpus
 
     def fill(app) -> dict:
         from storyhub.jobs.runner import run_job
@@ -273,6 +277,6 @@ def themed_instance(database_url, migrated, tmp_path_factory):
 def pytest_sessionfinish(session):
     """After the last pytest-xdist worker: remove the instances the workers shared."""
     if not hasattr(session.config, "workerinput"):  # the controller, or a run without xdist
-        from .instances import remove_shared
+        from tests.support.instances import remove_shared
 
         remove_shared(session.config._tmp_path_factory.getbasetemp())

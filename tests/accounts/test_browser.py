@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .browser import launch_chromium, live_server
+from tests.support.browser import launch_chromium, live_server
 
 pytestmark = pytest.mark.browser
 

@@ -19,7 +19,7 @@ import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.one_database]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FEEDBACK = REPO.parent / "shared" / "data" / "feedback" / "text_data.csv"
 
 # name: (arguments after the script, the RESULT keys in order, programs it needs: "a|b" for

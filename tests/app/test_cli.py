@@ -65,8 +65,7 @@ def test_migrations_go_down_to_nothing_and_up_again(database_url, tmp_path, monk
     from flask_migrate import downgrade, upgrade
 
     from storyhub import create_app
-
-    from .instances import create_database, drop_database
+    from tests.support.instances import create_database, drop_database
 
     if database_url.startswith("sqlite"):
         url = f"sqlite:///{tmp_path / 'scratch.sqlite'}"

@@ -19,7 +19,7 @@ from storyhub import create_app
 from storyhub.cli import main
 from storyhub.config import DEFAULTS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # The queues jobs go to (storyhub/*/service.py: each handler's `queue`).
 QUEUES = {"default", "transcribe", "analysis"}
 # Settings read outside config.DEFAULTS: the instance folder (create_app), the secret key

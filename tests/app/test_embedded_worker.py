@@ -22,10 +22,9 @@ from storyhub.jobs.models import Job, JobStatus
 from storyhub.stories import service as stories
 from storyhub.stories.consent import Scope
 from storyhub.transcripts.models import Transcript
-
-from .browser import LiveServer
-from .speech import long_speech
-from .workers import wait_for
+from tests.support.browser import LiveServer
+from tests.support.speech import long_speech
+from tests.support.workers import wait_for
 
 pytestmark = pytest.mark.slow
 FAST = {"STORYHUB_JOB_LEASE_SECONDS": "3", "STORYHUB_JOB_HEARTBEAT_SECONDS": "0.5",

@@ -23,7 +23,7 @@ import pytest
 
 pytestmark = pytest.mark.no_database
 
-PACKAGE = Path(__file__).resolve().parent.parent / "storyhub"
+PACKAGE = Path(__file__).resolve().parents[2] / "storyhub"
 
 #: The features, lowest first.
 FEATURES = ["accounts", "jobs", "media", "stories", "transcripts", "redaction", "themes",

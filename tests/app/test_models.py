@@ -18,7 +18,7 @@ from storyhub.themes import modeling
 from storyhub.themes.service import embedding_model_id
 from storyhub.transcripts import engines
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FILES = {"config.json": b'{"hidden_size": 4}', "weights.bin": b"\x00\x01\x02\x03" * 64}
 
 
@@ -141,7 +141,7 @@ def test_the_default_whisper_model_transcribes_real_speech(tmp_path):
     hears JFK's sentence (a loose bound: any real transcript of it, never an exact one)."""
     from storyhub.config import DEFAULTS
     from storyhub.transcripts import engine_audio
-    from tests.speech import JFK_REFERENCE, jfk, wer
+    from tests.support.speech import JFK_REFERENCE, jfk, wer
 
     settings = engines.EngineSettings.from_config(DEFAULTS)
     assert settings.model == ""

@@ -176,7 +176,7 @@ def test_policy_table(state: str) -> None:
     subject = story(state)
     wrong = []
     for (action, who), form in expected.items():
-        # As the library asks for a story a facilitator approved (see test_library).
+        # As the library asks for a story a facilitator approved (see tests/library/).
         decision = decide(actors[who], subject, action, today=TODAY, curated=True)
         if decision.form is not form:
             wrong.append(f"{action.value}/{who}: expected {form.value}, got "

@@ -18,12 +18,11 @@ from storyhub.accounts.models import Role
 from storyhub.extensions import db
 from storyhub.packs import service as packs
 from storyhub.packs.models import Workshop
-
-from .conftest import PASSWORD
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.slow
 
-PACKAGE = Path(__file__).resolve().parents[1] / "storyhub"
+PACKAGE = Path(__file__).resolve().parents[2] / "storyhub"
 BAD_NUMBERS = ["99999999999999999999", "-99999999999999999999", "1e999"]
 # Routes whose POST changes something for good: probed with GET only where they have one.
 LAST_WORD = re.compile(r"/(delete|erase|withdraw|logout)$")

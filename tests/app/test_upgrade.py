@@ -23,8 +23,7 @@ from storyhub import create_app
 from storyhub.accounts.service import hasher
 from storyhub.cli import main
 from storyhub.extensions import db
-
-from .instances import create_database, drop_database
+from tests.support.instances import create_database, drop_database
 
 PASSWORD = "lantern orchard quietly"
 # Revisions by the schema of their day, from storyhub/migrations/versions.

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from .browser import LiveServer
+from tests.support.browser import LiveServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.one_database]
 

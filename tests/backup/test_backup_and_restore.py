@@ -29,14 +29,13 @@ from storyhub.extensions import db
 from storyhub.stories.models import Story
 from storyhub.transcripts.editing import apply_segment_text
 from storyhub.transcripts.models import Transcript
-
-from .instances import create_database, drop_database, instance_app
+from tests.support.instances import create_database, drop_database, instance_app
 
 # Made-up words: no story says them, and a stemmer leaves them as they are.
 ERASED_PHRASE = "zorblat quennix"
 KEPT_PHRASE = "vellomir trusk"
 NARROWED_WORD = "quillerto"
-REPORTER_PASSWORD = "quiet lantern orchard 42"  # tests/theme_corpus.py
+REPORTER_PASSWORD = "quiet lantern orchard 42"  # tests/support/theme_corpus.py
 
 
 @pytest.fixture

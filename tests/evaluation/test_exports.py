@@ -31,12 +31,11 @@ from storyhub.stories.models import Story
 from storyhub.themes.models import Theme, ThemePassage, ThemeRun
 from storyhub.transcripts.models import Segment, Transcript, Word
 from storyhub.transcripts.text import text_between
-
-from .conftest import PASSWORD
+from tests.conftest import PASSWORD
 
 NS = "{urn:QDA-XML:project:1.0}"
 # The published REFI-QDA Project schema (QDA-XML 1.0, 18 March 2019), as QualCoder ships it.
-SCHEMA_FILE = Path(__file__).parent / "data" / "refi-qda" / "Project-mrt2019.xsd"
+SCHEMA_FILE = Path(__file__).parents[1] / "data" / "refi-qda" / "Project-mrt2019.xsd"
 Q = {"q": "urn:QDA-XML:project:1.0"}
 
 

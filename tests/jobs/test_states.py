@@ -17,10 +17,9 @@ from storyhub.jobs.clock import FakeClock
 from storyhub.jobs.models import Job, JobStatus
 from storyhub.stories.models import Recording, Story
 from storyhub.themes.models import ThemeRun
-
-from .conftest import PASSWORD
-from .http import multipart
-from .speech import jfk
+from tests.conftest import PASSWORD
+from tests.support.http import multipart
+from tests.support.speech import jfk
 
 
 @pytest.fixture

@@ -37,9 +37,8 @@ from storyhub.stories.consent import Scope
 from storyhub.stories.models import Story, StorytellerIdentity
 from storyhub.themes.models import Passage, Theme, ThemePassage, ThemeRun
 from storyhub.transcripts.models import Transcript
-
-from .conftest import PASSWORD
-from .instances import PreparedInstance, instance_app
+from tests.conftest import PASSWORD
+from tests.support.instances import PreparedInstance, instance_app
 
 APPROVED = ["housing-1", "housing-2", "housing-3", "work-1", "work-2", "work-3", "drugs-1",
             "drugs-2", "officer-1", "officer-2"]
@@ -50,7 +49,7 @@ REAL_NAME = "Bartholomew Quince"  # housing-1's storyteller, stored with their a
 SPEAKER_NAME = "Barty"  # what the reporter named housing-1's speaker
 REDACTED_WORD = "guarantor"  # said only in housing-3, redacted there as a name
 HOUSING = {"housing-1", "housing-2", "housing-3"}
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 RELEVANCE = BENCHMARKS / "library_relevance.py"
 RANKING = BENCHMARKS / "library_search.py"
 
@@ -846,7 +845,7 @@ def test_staff_home_leads_to_the_library(staff_client):
 def test_staff_member_searches_filters_reads_and_listens_on_a_phone(library_instance, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
-    from .browser import LiveServer, launch_chromium, require_chromium
+    from tests.support.browser import LiveServer, launch_chromium, require_chromium
 
     require_chromium()
     instance = tmp_path / "instance"

@@ -21,8 +21,7 @@ from storyhub.library import publishing
 from storyhub.library import service as library
 from storyhub.stories.models import Story
 from storyhub.themes.models import ThemePassage, ThemeRun
-
-from .theme_corpus import THEME_OF
+from tests.support.theme_corpus import THEME_OF
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from .browser import LiveServer, launch_chromium, require_chromium
-from .conftest import PASSWORD
+from tests.conftest import PASSWORD
+from tests.support.browser import LiveServer, launch_chromium, require_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -27,8 +27,7 @@ from storyhub.stories.models import Story, StorytellerIdentity
 from storyhub.themes.models import ThemeRun
 from storyhub.transcripts.models import Segment, Transcript, Word
 from storyhub.transcripts.text import text_between
-
-from .test_themes import set_scopes
+from tests.themes.test_analysis import set_scopes
 
 pytestmark = pytest.mark.slow
 
@@ -301,7 +300,7 @@ def test_actions_and_you_said_we_did(app, client, auth, data):
 
 
 def test_a_facilitator_builds_shapes_and_downloads_a_pack_over_http(app, client, auth, data):
-    from .conftest import PASSWORD
+    from tests.conftest import PASSWORD
 
     assert auth.login("lead-facilitator", PASSWORD).status_code == 302
     page = client.get("/packs/")
@@ -387,8 +386,7 @@ def _make_a_quoted_word_unsure(app, workshop_id: int) -> tuple[int, int, str]:
 def test_a_quote_with_unchecked_unsure_words_waits_until_checked_or_kept(app, client, auth,
                                                                           data):
     from storyhub.transcripts import unsure
-
-    from .conftest import PASSWORD
+    from tests.conftest import PASSWORD
 
     workshop_id = build(app, data)
     with app.app_context():  # every word checked, as a reporter who listened to them all
@@ -427,8 +425,7 @@ def test_a_quote_with_unchecked_unsure_words_waits_until_checked_or_kept(app, cl
 
 def test_a_quote_waits_for_the_reporters_redaction_decisions(app, client, auth, data):
     from storyhub.redaction import service as redaction
-
-    from .conftest import PASSWORD
+    from tests.conftest import PASSWORD
 
     workshop_id = build(app, data)
     # A name the reporter has neither redacted nor dismissed.
@@ -463,7 +460,7 @@ def test_a_quote_waits_for_the_reporters_redaction_decisions(app, client, auth, 
 
 
 def test_the_facilitator_chooses_the_themes_and_sees_those_left_out(app, client, auth, data):
-    from .conftest import PASSWORD
+    from tests.conftest import PASSWORD
 
     assert auth.login("lead-facilitator", PASSWORD).status_code == 302
     with app.app_context():
@@ -619,8 +616,7 @@ def _redact_a_quoted_word(app, story_id: int, quote_text: str) -> str:
 @pytest.mark.parametrize("change", ["withdrawn", "overdue", "redacted"])
 def test_a_stored_version_is_checked_again_at_every_download(app, client, auth, data, change):
     from storyhub.audit import AuditEvent
-
-    from .conftest import PASSWORD
+    from tests.conftest import PASSWORD
 
     workshop_id = build(app, data)
     generate(app, workshop_id, data["facilitator"])
@@ -660,7 +656,7 @@ def test_a_stored_version_is_checked_again_at_every_download(app, client, auth, 
 
 
 def test_a_version_made_before_an_unrelated_change_still_downloads(app, client, auth, data):
-    from .conftest import PASSWORD
+    from tests.conftest import PASSWORD
 
     workshop_id = build(app, data)
     other = quoted_story_ids(app, workshop_id)[-1]

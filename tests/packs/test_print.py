@@ -25,8 +25,7 @@ from sqlalchemy import select
 from storyhub.extensions import db
 from storyhub.packs import exports, layout, render
 from storyhub.packs.models import WorkshopPack
-
-from .test_packs import _withdraw, build, generate
+from tests.packs.test_build import _withdraw, build, generate
 
 pytestmark = pytest.mark.slow
 
@@ -153,10 +152,10 @@ def texts(document, tag: str) -> list[tuple[str, float]]:
 
 # -- a real pack -----------------------------------------------------------------------------
 
-@pytest.mark.one_database  # rendering; the pack's rows are covered by test_packs
+@pytest.mark.one_database  # rendering; the pack's rows are covered by test_build.py
 def test_a_pack_prints_for_a_room_in_every_format(app, client, auth, data, tmp_path,
                                                    caplog):
-    from .conftest import PASSWORD
+    from tests.conftest import PASSWORD
 
     workshop_id = build(app, data)
     generate(app, workshop_id, data["facilitator"])

@@ -23,10 +23,9 @@ from storyhub.stories.models import Story
 from storyhub.themes.models import Passage
 from storyhub.transcripts.engine_audio import decode
 from storyhub.transcripts.service import get_transcript
+from tests.support import audio_fixtures as af
 
-from . import audio_fixtures as af
-
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "redaction.py"
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "redaction.py"
 STORY = ("My name is Darren Hollis and I live at 14 Acacia Road, Leeds LS6 2QT. My probation "
          "officer Mrs Okafor was great. Call me on 07700 900 123 or darren.h@example.com. I "
          "was in HMP Belmarsh, prison number A1234BC. Universal Credit took ages. On Monday "
@@ -156,8 +155,8 @@ def test_text_without_capitals_is_read_by_word_lists_and_cues() -> None:
 @pytest.mark.slow
 def test_a_redacted_name_leaves_the_board_the_map_and_the_theme_words(app, client, auth,
                                                                       corpus_instance):
-    from .test_privacy import PHRASE, tell_story
-    from .test_themes import run_now
+    from tests.stories.test_withdrawal import PHRASE, tell_story
+    from tests.themes.test_analysis import run_now
 
     ids = corpus_instance.data["ids"]
     story_id = ids["housing-1"]
@@ -197,7 +196,7 @@ def test_a_redacted_name_leaves_the_board_the_map_and_the_theme_words(app, clien
         assert "wexquayle" not in words and "marigold" not in words
     # The run's saved model (its vocabulary held the name) is gone; the words stay only in the
     # transcript itself, for the reporter who gathered the story.
-    from .test_privacy import files_holding
+    from tests.stories.test_withdrawal import files_holding
 
     stored = [f for f in files_holding(Path(app.instance_path), "wexquayle")
               if not f.startswith("file:storyhub.sqlite")]

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from .browser import launch_chromium, live_server
+from tests.support.browser import launch_chromium, live_server
 
 pytestmark = pytest.mark.browser
 SPEECH = ("Since I got out, the thing that helped most was my case manager ringing the hostel "

@@ -136,14 +136,14 @@ def test_import_needs_a_known_account(runner, folder, tmp_path):
 class TestImportAndWait:
     @pytest.fixture
     def config_overrides(self):
-        from .workers import FAST_JOBS
+        from tests.support.workers import FAST_JOBS
 
         return dict(FAST_JOBS)
 
     @pytest.mark.slow
     @pytest.mark.one_database  # waiting on a worker; the import's rows are covered
     def test_wait_shows_transcription_progress(self, app, runner, make_user, folder, tmp_path):
-        from .workers import Worker
+        from tests.support.workers import Worker
 
         make_user(Role.REPORTER, username="rita")
         consents = tmp_path / "consents.csv"

@@ -33,9 +33,8 @@ from storyhub.themes import modeling
 from storyhub.themes.models import Passage, Theme, ThemePassage, ThemeRun
 from storyhub.transcripts import service as transcripts
 from storyhub.transcripts.models import Segment, Transcript
-
-from .test_themes import run_now
-from .workers import FAST_JOBS
+from tests.support.workers import FAST_JOBS
+from tests.themes.test_analysis import run_now
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ import numpy as np
 from av.container import OutputContainer
 from av.stream import Disposition
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED_SPEECH = REPO.parent / "shared" / "data" / "speech"
 TOOLS = ("espeak-ng", "sox")
 

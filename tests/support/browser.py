@@ -97,7 +97,7 @@ def live_server(tmp_path: Path, role: str, username: str, password: str, display
     """Start `storyhub run` with a fresh database holding one account."""
     require_chromium()
     live = LiveServer(tmp_path / "instance", env=env, worker=worker)
-    # create-user makes the database first on a new instance (tested in test_cli).
+    # create-user makes the database first on a new instance (tested in tests/app/test_cli.py).
     live.cli("create-user", username, "--role", role, "--name", display_name,
              "--password-stdin", input=password + "\n")
     return live.start()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "speech"
 JFK_REFERENCE = ("And so my fellow Americans, ask not what your country can do for you, ask "
                  "what you can do for your country.")
 PARAGRAPHS = [

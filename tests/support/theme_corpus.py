@@ -5,7 +5,7 @@ theme tests get the same words on every machine (int8 output differs between CPU
 transcribing for minutes. The recordings themselves are spoken again by espeak-ng in each test
 session and go through the real intake. After changing the stories, make the file again with
 
-    .venv/bin/python -m tests.theme_corpus
+    .venv/bin/python -m tests.support.theme_corpus
 
 Tests that need the real engine end to end (test_themes_from_real_audio) still transcribe.
 """
@@ -42,7 +42,7 @@ from storyhub.transcripts.service import build_transcript
 
 from .speech import espeak
 
-FIXTURE = Path(__file__).resolve().parent / "data" / "theme_corpus.json"
+FIXTURE = Path(__file__).resolve().parents[1] / "data" / "theme_corpus.json"
 PROBATION = "person_on_probation"
 STAFF = "staff"
 
@@ -185,7 +185,7 @@ def stored_corpus(folder: Path, corpus: list[CorpusStory] = CORPUS) -> dict[str,
         entry = saved.get(story.key)
         if entry is None or entry["text"] != story.text:
             raise RuntimeError(f"{FIXTURE.name} is out of date for {story.key}: make it again "
-                               "with `.venv/bin/python -m tests.theme_corpus`")
+                               "with `.venv/bin/python -m tests.support.theme_corpus`")
         audio = espeak(folder / f"{story.key}.wav", story.text)
         spoken[story.key] = Spoken(story, audio, _segments_from_json(entry["segments"]))
     return spoken

@@ -28,10 +28,9 @@ from storyhub.stories.models import Consent, Story
 from storyhub.themes import modeling, service
 from storyhub.themes.models import Passage, RunStatus, Theme, ThemePassage, ThemeRun
 from storyhub.transcripts.models import Transcript, Word
-
-from .http import multipart
-from .theme_corpus import CORPUS, THEME_OF
-from .workers import FAST_JOBS, Worker, wait_for
+from tests.support.http import multipart
+from tests.support.theme_corpus import CORPUS, THEME_OF
+from tests.support.workers import FAST_JOBS, Worker, wait_for
 
 pytestmark = pytest.mark.slow
 # How far a grouping may stray from the known themes and still be what a facilitator needs:

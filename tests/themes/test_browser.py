@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from .browser import LiveServer, launch_chromium, require_chromium
-from .theme_corpus import BIG_CORPUS, filler, stored_corpus
+from tests.support.browser import LiveServer, launch_chromium, require_chromium
+from tests.support.theme_corpus import BIG_CORPUS, filler, stored_corpus
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def big_corpus_instance(database_url, migrated, tmp_path_factory):
     """An instance with the twelve corpus stories and 24 more made from their sentences."""
-    from .instances import prepare_instance
+    from tests.support.instances import prepare_instance
 
     corpus = stored_corpus(tmp_path_factory.mktemp("big-corpus-speech"), BIG_CORPUS)
     instance = prepare_instance("bigcorpus", database_url, tmp_path_factory.mktemp("big"),

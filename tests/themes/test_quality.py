@@ -2,7 +2,7 @@
 
 One fit is shared by the module (the same code path a theme run takes: `split_passages`,
 `embed`, `params_for`, `fit_themes` with the stories as groups). The corpus is the twelve
-stories of tests/theme_corpus.py, four known themes, plus one story that tells two of them.
+stories of tests/support/theme_corpus.py, four known themes, plus one story that tells two of them.
 No test asserts an exact model output: they assert how the known themes are grouped.
 """
 
@@ -16,8 +16,7 @@ from storyhub.themes import modeling
 from storyhub.themes.naming import candidates, lemma
 from storyhub.themes.passages import split_passages
 from storyhub.transcripts.models import Segment, Transcript, Word
-
-from .theme_corpus import CORPUS
+from tests.support.theme_corpus import CORPUS
 
 pytestmark = pytest.mark.slow  # loads the embedding model (a few seconds, once)
 

