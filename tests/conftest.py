@@ -14,6 +14,7 @@ from storyhub import create_app
 from storyhub.accounts import service
 from storyhub.accounts.models import Role
 from storyhub.extensions import db, limiter
+from tests.support.factories import PASSWORD
 
 # Workers and servers the tests start skip the theme model's warm-up (about 30 s of a core
 # each), which would only slow the tests that run beside it; tests/themes/test_analysis.py
@@ -23,8 +24,6 @@ os.environ.setdefault("STORYHUB_THEME_WARM_UP", "0")
 # is measured by benchmarks/transcribe.py and loaded in tests/app/test_models.py), and the unsure-
 # word and coverage thresholds the tests check were measured on it.
 os.environ.setdefault("STORYHUB_WHISPER_MODEL", "tiny.en")
-
-PASSWORD = "correct horse battery"
 
 
 # Test files by how long they take (seconds measured on 2 cores, largest first). Under

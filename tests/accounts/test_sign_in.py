@@ -8,7 +8,7 @@ from sqlalchemy import select
 from storyhub.accounts.models import Role, User
 from storyhub.audit import AuditEvent
 from storyhub.extensions import db
-from tests.conftest import PASSWORD
+from tests.support.factories import PASSWORD
 
 
 def test_login_page_renders(client):

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from storyhub.accounts.models import Role
 from storyhub.audit import AuditEvent
 from storyhub.extensions import db
-from tests.conftest import PASSWORD
+from tests.support.factories import PASSWORD
 
 WRONG = "not the password"
 

@@ -18,7 +18,7 @@ from storyhub.accounts.models import Role
 from storyhub.extensions import db
 from storyhub.packs import service as packs
 from storyhub.packs.models import Workshop
-from tests.conftest import PASSWORD
+from tests.support.factories import PASSWORD
 
 pytestmark = pytest.mark.slow
 

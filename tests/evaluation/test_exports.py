@@ -31,7 +31,7 @@ from storyhub.stories.models import Story
 from storyhub.themes.models import Theme, ThemePassage, ThemeRun
 from storyhub.transcripts.models import Segment, Transcript, Word
 from storyhub.transcripts.text import text_between
-from tests.conftest import PASSWORD
+from tests.support.factories import PASSWORD
 
 NS = "{urn:QDA-XML:project:1.0}"
 # The published REFI-QDA Project schema (QDA-XML 1.0, 18 March 2019), as QualCoder ships it.

@@ -17,7 +17,7 @@ from storyhub.jobs.clock import FakeClock
 from storyhub.jobs.models import Job, JobStatus
 from storyhub.stories.models import Recording, Story
 from storyhub.themes.models import ThemeRun
-from tests.conftest import PASSWORD
+from tests.support.factories import PASSWORD
 from tests.support.http import multipart
 from tests.support.speech import jfk
 

@@ -37,7 +37,7 @@ from storyhub.stories.consent import Scope
 from storyhub.stories.models import Story, StorytellerIdentity
 from storyhub.themes.models import Passage, Theme, ThemePassage, ThemeRun
 from storyhub.transcripts.models import Transcript
-from tests.conftest import PASSWORD
+from tests.support.factories import PASSWORD
 from tests.support.instances import PreparedInstance, instance_app
 
 APPROVED = ["housing-1", "housing-2", "housing-3", "work-1", "work-2", "work-3", "drugs-1",

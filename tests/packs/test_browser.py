@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from tests.conftest import PASSWORD
 from tests.support.browser import LiveServer, launch_chromium, require_chromium
+from tests.support.factories import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -27,7 +27,7 @@ from storyhub.stories.models import Story, StorytellerIdentity
 from storyhub.themes.models import ThemeRun
 from storyhub.transcripts.models import Segment, Transcript, Word
 from storyhub.transcripts.text import text_between
-from tests.themes.test_analysis import set_scopes
+from tests.support.factories import make_pack, make_workshop, set_scopes, withdraw_consent
 
 pytestmark = pytest.mark.slow
 
@@ -40,23 +40,6 @@ def prepared(themed_instance):
 @pytest.fixture
 def data(themed_instance) -> dict:
     return themed_instance.data
-
-
-def build(app, data, **fields) -> int:
-    with app.app_context():
-        workshop = service.create_workshop(data["run"], data["facilitator"],
-                                           fields.pop("title", "Thursday workshop"),
-                                           held_on=date(2026, 12, 10), place="Hope Street hub",
-                                           safeguarding_contact="Jo (peer mentor)", **fields)
-        db.session.commit()
-        return workshop.id
-
-
-def generate(app, workshop_id: int, actor_id: int) -> tuple[int, bool]:
-    with app.app_context():
-        pack, made = service.generate_pack(workshop_id, actor_id)
-        db.session.commit()
-        return pack.version, made
 
 
 def quoted_story_ids(app, workshop_id: int) -> list[int]:
@@ -84,8 +67,8 @@ def test_workshop_from_a_run_quotes_consented_stories_verbatim(app, data):
     unquotable, silent = list(data["ids"].values())[:2]
     set_scopes(app, unquotable, set(Scope) - {Scope.QUOTE_IN_PACKS})
     set_scopes(app, silent, set(Scope) - {Scope.PLAY_IN_WORKSHOPS})
-    workshop_id = build(app, data)
-    version, made = generate(app, workshop_id, data["facilitator"])
+    workshop_id = make_workshop(app, data)
+    version, made = make_pack(app, workshop_id, data["facilitator"])
     assert (version, made) == (1, True)
     with app.app_context():
         workshop = db.session.get(Workshop, workshop_id)
@@ -120,25 +103,25 @@ def test_workshop_from_a_run_quotes_consented_stories_verbatim(app, data):
 
 
 def test_same_inputs_give_the_same_pack_and_bytes(app, data):
-    workshop_id = build(app, data)
-    assert generate(app, workshop_id, data["facilitator"]) == (1, True)
-    assert generate(app, workshop_id, data["facilitator"]) == (1, False)
+    workshop_id = make_workshop(app, data)
+    assert make_pack(app, workshop_id, data["facilitator"]) == (1, True)
+    assert make_pack(app, workshop_id, data["facilitator"]) == (1, False)
     with app.test_request_context():
         pack = db.session.scalar(select(WorkshopPack))
         first = exports.export(pack, "html").data
         again = render.markdown_for("pack", pack.content, version=pack.version)
         assert again == pack.markdown
         assert exports.export(pack, "html").data == first
-    other = build(app, data)  # a second workshop on the same inputs says the same
-    generate(app, other, data["facilitator"])
+    other = make_workshop(app, data)  # a second workshop on the same inputs says the same
+    make_pack(app, other, data["facilitator"])
     with app.app_context():
         packs = db.session.scalars(select(WorkshopPack).order_by(WorkshopPack.id)).all()
         assert packs[0].digest != packs[1].digest or packs[0].markdown == packs[1].markdown
 
 
 def test_changed_transcript_stops_generation_naming_the_quote(app, data):
-    workshop_id = build(app, data)
-    generate(app, workshop_id, data["facilitator"])
+    workshop_id = make_workshop(app, data)
+    make_pack(app, workshop_id, data["facilitator"])
     story_id, word = edit_first_quote_transcript(app, workshop_id)
     with app.app_context():
         workshop = db.session.get(Workshop, workshop_id)
@@ -165,8 +148,8 @@ def test_changed_transcript_stops_generation_naming_the_quote(app, data):
 def test_withdrawn_story_leaves_packs_and_is_never_quoted_again(app, client, auth, data):
     from storyhub.stories import erasure
 
-    workshop_id = build(app, data)
-    generate(app, workshop_id, data["facilitator"])
+    workshop_id = make_workshop(app, data)
+    make_pack(app, workshop_id, data["facilitator"])
     story_id = quoted_story_ids(app, workshop_id)[0]
     with app.app_context():
         quote_text = db.session.scalar(select(WorkshopQuote.text).where(
@@ -181,14 +164,14 @@ def test_withdrawn_story_leaves_packs_and_is_never_quoted_again(app, client, aut
         for table in ("workshop_quotes", "workshop_packs"):
             rows = db.session.execute(db.text(f"SELECT * FROM {table}")).all()  # noqa: S608
             assert quote_text not in repr(rows)
-    version, _ = generate(app, workshop_id, data["facilitator"])
+    version, _ = make_pack(app, workshop_id, data["facilitator"])
     assert version == 2  # a deleted version's number is not given again
     with app.app_context():
         assert db.session.scalar(select(Workshop.notice)) is None
 
 
 def test_a_storytellers_name_in_a_quote_stops_generation(app, data):
-    workshop_id = build(app, data)
+    workshop_id = make_workshop(app, data)
     with app.app_context():
         quote = db.session.get(Workshop, workshop_id).themes[0].quotes[0]
         word = max(re.findall(r"[A-Za-z]{4,}", quote.text), key=len)
@@ -203,8 +186,8 @@ def test_a_storytellers_name_in_a_quote_stops_generation(app, data):
 def test_every_format_renders_with_the_quotes(app, data):
     silent = list(data["ids"].values())[0]
     set_scopes(app, silent, set(Scope) - {Scope.PLAY_IN_WORKSHOPS})
-    workshop_id = build(app, data)
-    generate(app, workshop_id, data["facilitator"])
+    workshop_id = make_workshop(app, data)
+    make_pack(app, workshop_id, data["facilitator"])
     with app.test_request_context():
         pack = db.session.scalar(select(WorkshopPack))
         quotes = [q for t in pack.content["themes"] for q in t["quotes"]]
@@ -260,8 +243,8 @@ def test_template_override_from_the_instance(app, data):
     os.makedirs(folder)
     with open(folder + "/welcome.md", "w") as fh:
         fh.write("## Croeso\n\nOur own welcome for {{ workshop.place }}.\n")
-    workshop_id = build(app, data)
-    generate(app, workshop_id, data["facilitator"])
+    workshop_id = make_workshop(app, data)
+    make_pack(app, workshop_id, data["facilitator"])
     with app.app_context():
         text = db.session.scalar(select(WorkshopPack.markdown))
         assert "## Croeso\n\nOur own welcome for Hope Street hub." in text
@@ -274,8 +257,8 @@ def test_markdown_escapes_what_the_transcript_says():
 
 
 def test_actions_and_you_said_we_did(app, client, auth, data):
-    workshop_id = build(app, data)
-    generate(app, workshop_id, data["facilitator"])
+    workshop_id = make_workshop(app, data)
+    make_pack(app, workshop_id, data["facilitator"])
     with app.app_context():
         workshop = db.session.get(Workshop, workshop_id)
         first = workshop.themes[0]
@@ -300,7 +283,7 @@ def test_actions_and_you_said_we_did(app, client, auth, data):
 
 
 def test_a_facilitator_builds_shapes_and_downloads_a_pack_over_http(app, client, auth, data):
-    from tests.conftest import PASSWORD
+    from tests.support.factories import PASSWORD
 
     assert auth.login("lead-facilitator", PASSWORD).status_code == 302
     page = client.get("/packs/")
@@ -386,9 +369,9 @@ def _make_a_quoted_word_unsure(app, workshop_id: int) -> tuple[int, int, str]:
 def test_a_quote_with_unchecked_unsure_words_waits_until_checked_or_kept(app, client, auth,
                                                                           data):
     from storyhub.transcripts import unsure
-    from tests.conftest import PASSWORD
+    from tests.support.factories import PASSWORD
 
-    workshop_id = build(app, data)
+    workshop_id = make_workshop(app, data)
     with app.app_context():  # every word checked, as a reporter who listened to them all
         for word in db.session.scalars(select(Word)):
             word.checked = True
@@ -410,7 +393,7 @@ def test_a_quote_with_unchecked_unsure_words_waits_until_checked_or_kept(app, cl
         story = db.session.get(Story, story_id)
         assert unsure.confirm_word(story, word_id, story.reporter) == 1
         db.session.commit()
-    assert generate(app, workshop_id, data["facilitator"]) == (1, True)
+    assert make_pack(app, workshop_id, data["facilitator"]) == (1, True)
     # Another unchecked word: the facilitator keeps the quote as it is, explicitly.
     _make_a_quoted_word_unsure(app, workshop_id)
     with app.app_context():
@@ -425,9 +408,9 @@ def test_a_quote_with_unchecked_unsure_words_waits_until_checked_or_kept(app, cl
 
 def test_a_quote_waits_for_the_reporters_redaction_decisions(app, client, auth, data):
     from storyhub.redaction import service as redaction
-    from tests.conftest import PASSWORD
+    from tests.support.factories import PASSWORD
 
-    workshop_id = build(app, data)
+    workshop_id = make_workshop(app, data)
     # A name the reporter has neither redacted nor dismissed.
     story_id, _name = edit_first_quote_transcript(app, workshop_id, "Sarah")
     with app.app_context():
@@ -460,7 +443,7 @@ def test_a_quote_waits_for_the_reporters_redaction_decisions(app, client, auth, 
 
 
 def test_the_facilitator_chooses_the_themes_and_sees_those_left_out(app, client, auth, data):
-    from tests.conftest import PASSWORD
+    from tests.support.factories import PASSWORD
 
     assert auth.login("lead-facilitator", PASSWORD).status_code == 302
     with app.app_context():
@@ -505,8 +488,8 @@ def test_a_theme_told_by_several_roles_is_quoted_from_more_than_one(app, data):
 def test_a_theme_name_holding_a_word_redacted_since_is_not_printed(app, data):
     from storyhub.redaction import service as redaction
 
-    workshop_id = build(app, data)
-    generate(app, workshop_id, data["facilitator"])
+    workshop_id = make_workshop(app, data)
+    make_pack(app, workshop_id, data["facilitator"])
     with app.app_context():
         workshop = db.session.get(Workshop, workshop_id)
         redacted = 0
@@ -538,7 +521,7 @@ def test_a_theme_name_holding_a_word_redacted_since_is_not_printed(app, data):
 def test_a_workshop_follows_a_theme_renamed_on_the_board_unless_it_renamed_it(app, data):
     from storyhub.themes import editing
 
-    workshop_id = build(app, data)
+    workshop_id = make_workshop(app, data)
     with app.app_context():
         workshop = db.session.get(Workshop, workshop_id)
         first, second = workshop.themes[0], workshop.themes[1]
@@ -567,12 +550,12 @@ def test_quotes_are_chosen_from_passages_without_unchecked_words_first(app, data
 
 
 def test_a_version_printed_with_unchecked_words_is_held_back(app, data):
-    workshop_id = build(app, data)
+    workshop_id = make_workshop(app, data)
     with app.app_context():
         for word in db.session.scalars(select(Word)):
             word.checked = True
         db.session.commit()
-    generate(app, workshop_id, data["facilitator"])
+    make_pack(app, workshop_id, data["facilitator"])
     _make_a_quoted_word_unsure(app, workshop_id)  # as a version made before words were checked
     with app.app_context():
         pack = db.session.scalar(select(WorkshopPack))
@@ -581,16 +564,6 @@ def test_a_version_printed_with_unchecked_words_is_held_back(app, data):
 
 
 FORMATS = ("md", "html", "pdf", "cards", "poster", "zip")
-
-
-def _withdraw(app, story_id: int) -> None:
-    """Withdraw consent as the reporter would; no worker runs, so nothing is erased yet."""
-    from storyhub.stories import service as stories
-
-    with app.app_context():
-        story = db.session.get(Story, story_id)
-        stories.withdraw_consent(story, story.reporter)
-        db.session.commit()
 
 
 def _overdue(app, story_id: int) -> None:
@@ -616,10 +589,10 @@ def _redact_a_quoted_word(app, story_id: int, quote_text: str) -> str:
 @pytest.mark.parametrize("change", ["withdrawn", "overdue", "redacted"])
 def test_a_stored_version_is_checked_again_at_every_download(app, client, auth, data, change):
     from storyhub.audit import AuditEvent
-    from tests.conftest import PASSWORD
+    from tests.support.factories import PASSWORD
 
-    workshop_id = build(app, data)
-    generate(app, workshop_id, data["facilitator"])
+    workshop_id = make_workshop(app, data)
+    make_pack(app, workshop_id, data["facilitator"])
     url = f"/packs/{workshop_id}"
     assert auth.login("lead-facilitator", PASSWORD).status_code == 302
     assert client.get(f"{url}/packs/1/md").status_code == 200
@@ -628,7 +601,7 @@ def test_a_stored_version_is_checked_again_at_every_download(app, client, auth, 
         story_id, quote_text = quote.story_id, quote.text
     word = None
     if change == "withdrawn":
-        _withdraw(app, story_id)
+        withdraw_consent(app, story_id)
     elif change == "overdue":
         _overdue(app, story_id)
     else:
@@ -656,9 +629,9 @@ def test_a_stored_version_is_checked_again_at_every_download(app, client, auth, 
 
 
 def test_a_version_made_before_an_unrelated_change_still_downloads(app, client, auth, data):
-    from tests.conftest import PASSWORD
+    from tests.support.factories import PASSWORD
 
-    workshop_id = build(app, data)
+    workshop_id = make_workshop(app, data)
     other = quoted_story_ids(app, workshop_id)[-1]
     with app.app_context():  # the facilitator takes out every quote of one story
         workshop = db.session.get(Workshop, workshop_id)
@@ -666,8 +639,8 @@ def test_a_version_made_before_an_unrelated_change_still_downloads(app, client, 
             for quote in [q for q in theme.quotes if q.story_id == other]:
                 shaping.remove_quote(workshop, theme.id, quote.id)
         db.session.commit()
-    generate(app, workshop_id, data["facilitator"])
-    _withdraw(app, other)
+    make_pack(app, workshop_id, data["facilitator"])
+    withdraw_consent(app, other)
     assert auth.login("lead-facilitator", PASSWORD).status_code == 302
     assert client.get(f"/packs/{workshop_id}/packs/1/md").status_code == 200
 
@@ -675,8 +648,8 @@ def test_a_version_made_before_an_unrelated_change_still_downloads(app, client, 
 @pytest.mark.parametrize("role, allowed", [("reporter", False), ("staff", False),
                                            ("facilitator", True), ("admin", True)])
 def test_who_may_open_workshops(app, client, auth, data, role, allowed):
-    workshop_id = build(app, data)
-    generate(app, workshop_id, data["facilitator"])
+    workshop_id = make_workshop(app, data)
+    make_pack(app, workshop_id, data["facilitator"])
     auth.login_as(role)
     for url in ("/packs/", f"/packs/{workshop_id}", f"/packs/{workshop_id}/packs/1/pdf",
                 "/packs/actions", f"/packs/new?run_id={data['run']}"):

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from storyhub.extensions import db
 from storyhub.packs import exports, layout, render
 from storyhub.packs.models import WorkshopPack
-from tests.packs.test_build import _withdraw, build, generate
+from tests.support.factories import make_pack, make_workshop, withdraw_consent
 
 pytestmark = pytest.mark.slow
 
@@ -155,10 +155,10 @@ def texts(document, tag: str) -> list[tuple[str, float]]:
 @pytest.mark.one_database  # rendering; the pack's rows are covered by test_build.py
 def test_a_pack_prints_for_a_room_in_every_format(app, client, auth, data, tmp_path,
                                                    caplog):
-    from tests.conftest import PASSWORD
+    from tests.support.factories import PASSWORD
 
-    workshop_id = build(app, data)
-    generate(app, workshop_id, data["facilitator"])
+    workshop_id = make_workshop(app, data)
+    make_pack(app, workshop_id, data["facilitator"])
     assert auth.login("lead-facilitator", PASSWORD).status_code == 302
     url = f"/packs/{workshop_id}"
     page = client.get(url).get_data(as_text=True)
@@ -247,7 +247,7 @@ def test_a_pack_prints_for_a_room_in_every_format(app, client, auth, data, tmp_p
         assert any(f"Theme {theme['number']} of {len(themes)}" in p for p in poster_pages)
 
     # A story withdrawn since: no format of the version is handed out, the new ones included.
-    _withdraw(app, quotes[0]["story_id"])
+    withdraw_consent(app, quotes[0]["story_id"])
     for fmt in ("pdf-large", "cards-a6", "cards-large", "posters"):
         assert client.get(f"{url}/packs/1/{fmt}").status_code == 409, fmt
 
@@ -287,8 +287,8 @@ def _short(content: dict, themes: int) -> dict:
 
 @pytest.mark.one_database  # rendering only
 def test_long_quotes_fit_or_continue_and_never_run_over(app, data):
-    workshop_id = build(app, data)
-    generate(app, workshop_id, data["facilitator"])
+    workshop_id = make_workshop(app, data)
+    make_pack(app, workshop_id, data["facilitator"])
     with app.test_request_context():
         stretched = _stretched(db.session.scalar(select(WorkshopPack)).content)
         laid = {piece: render.document_for(piece, render.markdown_for(piece, stretched,

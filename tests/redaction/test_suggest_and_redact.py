@@ -155,8 +155,7 @@ def test_text_without_capitals_is_read_by_word_lists_and_cues() -> None:
 @pytest.mark.slow
 def test_a_redacted_name_leaves_the_board_the_map_and_the_theme_words(app, client, auth,
                                                                       corpus_instance):
-    from tests.stories.test_withdrawal import PHRASE, tell_story
-    from tests.themes.test_analysis import run_now
+    from tests.support.factories import PHRASE, run_now, tell_story
 
     ids = corpus_instance.data["ids"]
     story_id = ids["housing-1"]
@@ -196,7 +195,7 @@ def test_a_redacted_name_leaves_the_board_the_map_and_the_theme_words(app, clien
         assert "wexquayle" not in words and "marigold" not in words
     # The run's saved model (its vocabulary held the name) is gone; the words stay only in the
     # transcript itself, for the reporter who gathered the story.
-    from tests.stories.test_withdrawal import files_holding
+    from tests.support.factories import files_holding
 
     stored = [f for f in files_holding(Path(app.instance_path), "wexquayle")
               if not f.startswith("file:storyhub.sqlite")]

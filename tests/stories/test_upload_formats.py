@@ -39,8 +39,8 @@ from storyhub.storage import LocalStorage
 from storyhub.stories import service
 from storyhub.stories.consent import Scope
 from storyhub.stories.models import Consent, Recording, Story, Storyteller, StorytellerIdentity
-from tests.conftest import PASSWORD
 from tests.support import audio_fixtures as af
+from tests.support.factories import PASSWORD
 
 pytestmark = pytest.mark.skipif(bool(af.missing_tools()),
                                 reason=f"needs {', '.join(af.missing_tools())} on PATH")

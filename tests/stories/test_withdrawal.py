@@ -28,19 +28,25 @@ from storyhub.redaction import service as redaction
 from storyhub.sealed import KeyDestroyed, is_sealed
 from storyhub.storage import StoredFile
 from storyhub.stories.consent import Scope
-from storyhub.stories.models import Story, StorytellerIdentity
+from storyhub.stories.models import Story
 from storyhub.themes import modeling
 from storyhub.themes.models import Passage, Theme, ThemePassage, ThemeRun
 from storyhub.transcripts import service as transcripts
 from storyhub.transcripts.models import Segment, Transcript
+from tests.support.factories import (
+    PHRASE,
+    REAL_NAME,
+    erase_job,
+    files_holding,
+    run_now,
+    tell_story,
+)
 from tests.support.workers import FAST_JOBS
-from tests.themes.test_analysis import run_now
 
 pytestmark = pytest.mark.slow
 
-# Said only in the withdrawn story (typed in by its reporter), and the storyteller's name.
-PHRASE = "Marigold Wexquayle"
-REAL_NAME = "Tobias Quillfeather"
+# PHRASE is said only in the withdrawn story (typed in by its reporter, `tell_story`), and
+# REAL_NAME is the storyteller's name.
 NEEDLES = ("wexquayle", "quillfeather")
 # What the full-text index keeps of the phrase: its stem ("wexquayl"), and FTS5 writes a term
 # without the letters it shares with the term before it ("we…" words abound), so look for
@@ -71,12 +77,6 @@ def rows_holding(needle: str) -> list[str]:
     return found
 
 
-def files_holding(folder: Path, needle: str) -> list[str]:
-    """Return the files under `folder` whose bytes hold `needle` (any case)."""
-    return [f"file:{path.relative_to(folder)}" for path in folder.rglob("*")
-            if path.is_file() and needle.encode() in path.read_bytes().lower()]
-
-
 def leaks(app, caplog) -> dict[str, list[str]]:
     folder = Path(app.instance_path)
     found = {}
@@ -87,22 +87,6 @@ def leaks(app, caplog) -> dict[str, list[str]]:
         if where:
             found[needle] = where
     return found
-
-
-def tell_story(app, story_id: int, reporter_id: int) -> None:
-    """The reporter types a name into the transcript and stores the storyteller's real name."""
-    with app.app_context():
-        story = db.session.get(Story, story_id)
-        reporter = db.session.get(User, reporter_id)
-        story.consent.store_real_name = True
-        db.session.add(StorytellerIdentity(storyteller_id=story.storyteller_id,
-                                           real_name=REAL_NAME))
-        segment = transcripts.get_transcript(story).segments[0]
-        transcripts.edit_segment(story, segment.id,
-                                 f"{segment.text} My caseworker {PHRASE} found me a room, "
-                                 f"and {PHRASE} came to court with me.", reporter)
-        transcripts.mark_reviewed(story, reporter)
-        db.session.commit()
 
 
 def approve_for_library(app, story_id: int, reporter_id: int, curator_id: int,
@@ -211,15 +195,6 @@ def passage_of(app, run_id: int, story_id: int) -> int:
     with app.app_context():
         return db.session.scalar(select(ThemePassage.passage_id).join(Passage).where(
             ThemePassage.run_id == run_id, Passage.story_id == story_id).limit(1))
-
-
-def erase_job(app, story_id: int) -> int:
-    with app.app_context():
-        job = db.session.scalar(select(Job).where(
-            Job.kind == "erase", Job.target_id == story_id,
-            Job.status == JobStatus.QUEUED).order_by(Job.id.desc()).limit(1))
-        assert job is not None, "an erasure is queued"
-        return job.id
 
 
 def test_withdrawal_erases_the_story_everywhere(app, client, auth, corpus_instance, caplog,

@@ -21,13 +21,13 @@ from sqlalchemy import select
 from storyhub.accounts.models import Role, User
 from storyhub.extensions import db
 from storyhub.jobs.models import Job, JobStatus
-from storyhub.jobs.runner import run_job
 from storyhub.stories import service as stories
 from storyhub.stories.consent import Scope
-from storyhub.stories.models import Consent, Story
+from storyhub.stories.models import Story
 from storyhub.themes import modeling, service
 from storyhub.themes.models import Passage, RunStatus, Theme, ThemePassage, ThemeRun
 from storyhub.transcripts.models import Transcript, Word
+from tests.support.factories import run_now, set_scopes
 from tests.support.http import multipart
 from tests.support.theme_corpus import CORPUS, THEME_OF
 from tests.support.workers import FAST_JOBS, Worker, wait_for
@@ -52,16 +52,6 @@ def config_overrides():
 @pytest.fixture
 def ids(corpus_instance) -> dict[str, int]:
     return corpus_instance.data["ids"]
-
-
-def run_now(app, actor_id: int, seeds: str = "") -> int:
-    """Queue a run and do it here, as a worker would; return the run id."""
-    with app.app_context():
-        run = service.start_run(actor_id, seeds)
-        db.session.commit()
-        run_id, job_id = run.id, run.job_id
-        assert run_job(job_id) == "done"
-        return run_id
 
 
 def partition(app, run_id: int) -> dict[str, set[str]]:
@@ -91,14 +81,6 @@ def assert_known_themes(groups: dict[str, set[str]], keys, theme_of=THEME_OF,
     for label, found in groups.items():
         main = max(len(found & members) for members in known.values())
         assert len(found) - main <= stray, f"{label!r} mixes known themes: {groups}"
-
-
-def set_scopes(app, story_id: int, scopes: set[Scope]) -> None:
-    with app.app_context():
-        consent = db.session.scalar(select(Consent).where(Consent.story_id == story_id))
-        for scope in Scope:
-            setattr(consent, scope.value, scope in scopes)
-        db.session.commit()
 
 
 def set_reviewed(app, story_ids, reviewed: bool) -> None:

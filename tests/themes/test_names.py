@@ -27,7 +27,7 @@ from storyhub.stories.models import Story
 from storyhub.themes import editing, naming, story_changes
 from storyhub.themes.models import Passage, Theme, ThemePassage, ThemeRun
 from storyhub.transcripts.service import TranscriptError
-from tests.stories.test_withdrawal import erase_job
+from tests.support.factories import erase_job
 
 # --- the rule, word by word -----------------------------------------------------------------
 
@@ -319,7 +319,7 @@ def test_a_split_themes_name_loses_a_redacted_word(app, data):
 
 @pytest.mark.slow
 def test_a_merged_name_carried_to_a_new_run_still_loses_a_redacted_word(app, data):
-    from tests.themes.test_analysis import run_now
+    from tests.support.factories import run_now
 
     with app.app_context():
         run = db.session.get(ThemeRun, data["run"])
