@@ -263,8 +263,8 @@ def _signed_in(app, username):
 def test_a_code_from_another_site_is_refused_like_an_unknown_one(app, make_user, tmp_path):
     from storyhub.accounts import service as accounts
     from storyhub.stories.models import Story, Storyteller
-    from tests.stories.test_upload_formats import assert_refused, story_id_from, upload
     from tests.support import audio_fixtures as af
+    from tests.support.uploads import assert_refused, story_id_from, upload
 
     with app.app_context():
         site_a, site_b = (accounts.create_site(name, None).id for name in ("North", "South"))
@@ -368,7 +368,7 @@ def test_the_silence_bomb_is_what_it_claims(tmp_path):
 def test_decode_amplification_is_refused_and_nothing_stored(app, auth, client, tmp_path,
                                                            seconds, rate, channels, declare,
                                                            why):
-    from tests.stories.test_upload_formats import assert_nothing_stored, assert_refused, upload
+    from tests.support.uploads import assert_nothing_stored, assert_refused, upload
 
     bomb = silent_flac(tmp_path / "bomb.flac", seconds, rate, channels, declare)
     auth.login_as(Role.REPORTER)
@@ -461,8 +461,8 @@ def test_a_new_database_file_is_private_from_the_start(tmp_path, monkeypatch):
 
 @pytest.fixture
 def story_id(app, auth, client, tmp_path) -> int:
-    from tests.stories.test_upload_formats import story_id_from, upload
     from tests.support import audio_fixtures as af
+    from tests.support.uploads import story_id_from, upload
 
     auth.login_as(Role.ADMIN)
     return story_id_from(upload(client, af.sine_wav(tmp_path / "s.wav", 1.0)))
