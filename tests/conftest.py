@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +13,7 @@ from storyhub import create_app
 from storyhub.accounts import service
 from storyhub.accounts.models import Role
 from storyhub.extensions import db, limiter
+from tests.support import durations
 from tests.support.factories import PASSWORD
 
 # Workers and servers the tests start skip the theme model's warm-up (about 30 s of a core
@@ -26,31 +26,22 @@ os.environ.setdefault("STORYHUB_THEME_WARM_UP", "0")
 os.environ.setdefault("STORYHUB_WHISPER_MODEL", "tiny.en")
 
 
-# Test files by how long they take (seconds measured on 2 cores, largest first). Under
-# pytest-xdist (`--dist loadfile --no-loadscope-reorder` in .ci/run) the files are handed out in
-# this order, so the long ones start first and the short ones fill the gaps at the end, instead of
-# one worker running the browser tests alone for the last minutes. Only the order depends on it.
-LONGEST_FIRST = [
-    "transcripts/test_transcription", "themes/test_analysis", "app/test_embedded_worker",
-    "themes/test_browser", "app/test_benchmarks", "library/test_curation_and_search",
-    "packs/test_build", "stories/test_upload_formats", "app/test_hardening",
-    "transcripts/test_coverage", "demo/test_command", "transcripts/test_browser",
-    "stories/test_browser", "transcripts/test_ct2_checkpoint", "accounts/test_browser",
-    "packs/test_browser", "accounts/test_sign_in", "stories/test_import",
-    "stories/test_withdrawal", "app/test_web_processes", "app/test_cli", "app/test_access",
-    "redaction/test_suggest_and_redact",
-]
+def pytest_addoption(parser):
+    parser.addoption("--record-durations", action="store_true",
+                     help="rewrite tests/durations.json (seconds per test file, which orders "
+                          "the files longest first) from this run")
 
 
-def _file_rank(item) -> int:
-    name = item.path.relative_to(Path(__file__).parent).with_suffix("").as_posix()
-    return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+def pytest_configure(config):
+    # Under pytest-xdist only the controller records: the workers' reports reach it.
+    if config.getoption("record_durations") and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(durations.Recorder(), "storyhub-durations")
 
 
 def pytest_collection_modifyitems(config, items):
     """Longest files first; browser tests are slow; tests without the app fixture never touch
     the database."""
-    items.sort(key=_file_rank)  # stable: each file keeps its own order
+    items.sort(key=durations.rank(durations.load()))  # stable: a file keeps its order
     for item in items:
         if item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.slow)
