@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.browser import launch_chromium, live_server
+from tests.support.pages import ChangePasswordPage, PeoplePage, SignInPage
 
 pytestmark = pytest.mark.browser
 
@@ -24,33 +25,20 @@ def test_admin_creates_reporter_who_signs_in(server, tmp_path):
         page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
         page.goto(server.url + "/")
         expect(page).to_have_url(server.url + "/login?next=%2F")
-        page.get_by_label("Username").fill("ada")
-        page.get_by_label("Password").fill("admin passphrase 1")
-        page.get_by_role("button", name="Sign in").click()
+        SignInPage(page).sign_in("ada", "admin passphrase 1")
         expect(page.get_by_role("heading", name="Hello, Ada")).to_be_visible()
 
-        page.get_by_role("link", name="People and roles").first.click()
-        page.get_by_role("link", name="Add a person").click()
-        page.get_by_label("Name shown in StoryHub").fill("Rita Reporter")
-        page.get_by_label("Username").fill("rita")
-        page.get_by_label("Role").select_option("reporter")
-        page.get_by_label("New password", exact=True).fill("amber kettle harbour 7")
-        page.get_by_label("Type the new password again").fill("amber kettle harbour 7")
-        page.get_by_role("button", name="Create account").click()
+        PeoplePage(page).add_person("Rita Reporter", "rita", "reporter", "amber kettle harbour 7")
         expect(page.get_by_text("Account “rita” created as Community reporter")).to_be_visible()
         page.screenshot(path=str(tmp_path / "admin-users.png"), full_page=True)
         page.get_by_role("button", name="Sign out").click()
         expect(page.get_by_text("You have signed out.")).to_be_visible()
 
-        page.get_by_label("Username").fill("rita")
-        page.get_by_label("Password").fill("amber kettle harbour 7")
+        SignInPage(page).fill("rita", "amber kettle harbour 7")
         page.keyboard.press("Enter")
         # The admin asked for a new password at first sign-in.
         expect(page.get_by_role("heading", name="Change your password")).to_be_visible()
-        page.get_by_label("Current password").fill("amber kettle harbour 7")
-        page.get_by_label("New password", exact=True).fill("my own reporter pass")
-        page.get_by_label("Type the new password again").fill("my own reporter pass")
-        page.get_by_role("button", name="Change password").click()
+        ChangePasswordPage(page).change("amber kettle harbour 7", "my own reporter pass")
         expect(page.get_by_role("heading", name="Hello, Rita Reporter")).to_be_visible()
         expect(page.get_by_text("Community reporter").first).to_be_visible()
         page.screenshot(path=str(tmp_path / "reporter-home.png"), full_page=True)

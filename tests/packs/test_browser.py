@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.browser import LiveServer, launch_chromium, require_chromium
 from tests.support.factories import PASSWORD
+from tests.support.pages import SignInPage, WorkshopPacksPage
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -35,16 +36,9 @@ def test_facilitator_builds_a_pack_reorders_downloads_and_records_an_action(serv
         page = browser.new_page(viewport={"width": 1100, "height": 900}, accept_downloads=True)
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(server.url + "/login")
-        page.get_by_label("Username").fill("lead-facilitator")
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.get_by_role("link", name="Workshop packs").first.click()
-        page.get_by_role("button", name="Build a workshop").click()
-        page.get_by_label("Workshop title").fill("December workshop")
-        page.get_by_label("Date of the workshop").fill("2026-12-10")
-        page.get_by_label("Who to talk to if a story upsets someone").fill("Jo, peer mentor")
-        page.get_by_role("button", name="Create the workshop").click()
+        SignInPage(page).open(server.url).sign_in("lead-facilitator", PASSWORD)
+        WorkshopPacksPage(page).build_workshop("December workshop", "2026-12-10",
+                                               "Jo, peer mentor")
         expect(page.get_by_text("Workshop created with")).to_be_visible()
 
         titles = page.locator(".workshop-theme .theme-title")
