@@ -47,8 +47,8 @@ from storyhub.media.audio import (  # noqa: E402
     wav_declared_seconds,
 )
 from storyhub.transcripts import engine_audio  # noqa: E402
-from tests import audio_fixtures as af  # noqa: E402
-from tests.speech import PARAGRAPHS  # noqa: E402
+from tests.support import audio_fixtures as af  # noqa: E402
+from tests.support.speech import PARAGRAPHS  # noqa: E402
 
 FORMATS = {
     "wav": af.Encoding("wav", "speech.wav", "wav", "pcm_s16le", "pcm_s16le"),

@@ -1,7 +1,7 @@
 """How well the staff library's meaning search lists what is relevant and says when nothing is.
 
 Three libraries: the 48 stories of benchmarks/data/stories/pilot.yaml (as written); the 12 of
-the test corpus (tests/theme_corpus.py, as Whisper transcribed them in
+the test corpus (tests/support/theme_corpus.py, as Whisper transcribed them in
 tests/data/theme_corpus.json) with the 20 demo stories (storyhub/demo/stories.json, as
 written); and all 80 together. Each story is split into passages as StoryHub splits a reviewed
 transcript, embedded with the bundled all-MiniLM-L6-v2 and searched as the library searches

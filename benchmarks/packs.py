@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.theme_corpus import (  # noqa: E402
+from tests.support.theme_corpus import (  # noqa: E402
     BIG_CORPUS,
     recombined,
     seed_stories,

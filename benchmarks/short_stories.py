@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.audio_fixtures import ENCODING, Encoding, encode
+from tests.support.audio_fixtures import ENCODING, Encoding, encode
 
 STORIES = [
     "I got out on a Friday with forty six pounds and a bag of clothes. The hostel had no bed "

@@ -79,7 +79,7 @@ def transcribe_all(corpus: PilotCorpus, cache: Path = CACHE, log=print) -> dict[
     from benchmarks.short_stories import ShortStory, render
     from storyhub.transcripts import engine_audio
     from storyhub.transcripts.engines import SegmentResult, WordResult, get_engine
-    from tests.audio_fixtures import ENCODING
+    from tests.support.audio_fixtures import ENCODING
 
     cache.mkdir(parents=True, exist_ok=True)
     out: dict[str, list] = {}

@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.short_stories import render, short_stories  # noqa: E402
 from storyhub.transcripts.engines import DEFAULT_WHISPER_MODEL  # noqa: E402
-from tests.speech import JFK_REFERENCE, PARAGRAPHS, jfk, normalise, wer  # noqa: E402
+from tests.support.speech import JFK_REFERENCE, PARAGRAPHS, jfk, normalise, wer  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data" / "speech"
 

@@ -7,7 +7,7 @@ would theme it (`split_passages` of a one-speaker transcript, embedding, `fit_th
 parameters `params_for` chooses and the stories as groups):
 
 - pilot: the 48 stories of benchmarks/data/stories/pilot.yaml, eight themes (`main`);
-- corpus: the 12 stories of tests/theme_corpus.py, four themes;
+- corpus: the 12 stories of tests/support/theme_corpus.py, four themes;
 - demo: the 20 demo stories (storyhub/demo/stories.json), by their first tag (alcohol counted
   with drugs, as the demo's own theme names do), seven themes.
 
@@ -55,7 +55,7 @@ def pilot(quick: bool) -> tuple[list, dict[str, str]]:
 
 
 def corpus() -> tuple[list, dict[str, str]]:
-    from tests.theme_corpus import CORPUS
+    from tests.support.theme_corpus import CORPUS
 
     return [(s.key, s.text) for s in CORPUS], {s.key: s.theme for s in CORPUS}
 

@@ -13,41 +13,35 @@ from storyhub import create_app
 from storyhub.accounts import service
 from storyhub.accounts.models import Role
 from storyhub.extensions import db, limiter
+from tests.support import durations
+from tests.support.factories import PASSWORD
 
 # Workers and servers the tests start skip the theme model's warm-up (about 30 s of a core
-# each), which would only slow the tests that run beside it; test_themes covers it.
+# each), which would only slow the tests that run beside it; tests/themes/test_analysis.py
+# covers it.
 os.environ.setdefault("STORYHUB_THEME_WARM_UP", "0")
 # Tests transcribe with tiny.en, the light bundled model: half base's time (base, the default,
-# is measured by benchmarks/transcribe.py and loaded in tests/test_models.py), and the unsure-
+# is measured by benchmarks/transcribe.py and loaded in tests/app/test_models.py), and the unsure-
 # word and coverage thresholds the tests check were measured on it.
 os.environ.setdefault("STORYHUB_WHISPER_MODEL", "tiny.en")
 
-PASSWORD = "correct horse battery"
+
+def pytest_addoption(parser):
+    parser.addoption("--record-durations", action="store_true",
+                     help="rewrite tests/durations.json (seconds per test file, which orders "
+                          "the files longest first) from this run")
 
 
-# Test files by how long they take (seconds measured on 2 cores, largest first). Under
-# pytest-xdist (`--dist loadfile --no-loadscope-reorder` in .ci/run) the files are handed out in
-# this order, so the long ones start first and the short ones fill the gaps at the end, instead of
-# one worker running the browser tests alone for the last minutes. Only the order depends on it.
-LONGEST_FIRST = [
-    "test_transcription", "test_themes", "test_embedded_worker", "test_browser_themes",
-    "test_benchmarks", "test_library", "test_packs", "test_intake", "test_hardening",
-    "test_coverage", "test_demo",
-    "test_browser_transcription", "test_browser_intake", "test_ct2_checkpoint",
-    "test_browser_accounts", "test_browser_packs", "test_accounts", "test_import",
-    "test_privacy", "test_web_processes", "test_cli", "test_access", "test_redaction",
-]
-
-
-def _file_rank(item) -> int:
-    name = item.path.stem
-    return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+def pytest_configure(config):
+    # Under pytest-xdist only the controller records: the workers' reports reach it.
+    if config.getoption("record_durations") and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(durations.Recorder(), "storyhub-durations")
 
 
 def pytest_collection_modifyitems(config, items):
     """Longest files first; browser tests are slow; tests without the app fixture never touch
     the database."""
-    items.sort(key=_file_rank)  # stable: each file keeps its own order
+    items.sort(key=durations.rank(durations.load()))  # stable: a file keeps its order
     for item in items:
         if item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.slow)
@@ -79,7 +73,7 @@ def database_url(tmp_path_factory) -> str:
         if worker:  # each pytest-xdist worker gets a database of its own on the server
             from sqlalchemy.engine import make_url
 
-            from .instances import create_database
+            from tests.support.instances import create_database
 
             base = make_url(url)
             url = base.set(database=f"{base.database}_{worker}").render_as_string(
@@ -220,8 +214,8 @@ def auth(client, make_user) -> AuthActions:
 @pytest.fixture(scope="session")
 def corpus_audio(tmp_path_factory) -> dict:
     """The twelve corpus stories spoken by espeak-ng: key -> WAV path."""
-    from .speech import espeak
-    from .theme_corpus import CORPUS
+    from tests.support.speech import espeak
+    from tests.support.theme_corpus import CORPUS
 
     folder = tmp_path_factory.mktemp("corpus-audio")
     return {s.key: espeak(folder / f"{s.key}.wav", s.text) for s in CORPUS}
@@ -230,8 +224,8 @@ def corpus_audio(tmp_path_factory) -> dict:
 @pytest.fixture(scope="session")
 def corpus_instance(database_url, migrated, tmp_path_factory):
     """An instance holding the twelve corpus stories with reviewed transcripts, all consent."""
-    from .instances import shared_instance
-    from .theme_corpus import CORPUS, filler, stored_corpus
+    from tests.support.instances import shared_instance
+    from tests.support.theme_corpus import CORPUS, filler, stored_corpus
 
     def fill(app) -> dict:
         corpus = stored_corpus(tmp_path_factory.mktemp("corpus-speech"), CORPUS)
@@ -244,8 +238,8 @@ def corpus_instance(database_url, migrated, tmp_path_factory):
 @pytest.fixture(scope="session")
 def themed_instance(database_url, migrated, tmp_path_factory):
     """The corpus instance with one finished theme run, started by a facilitator."""
-    from .instances import shared_instance
-    from .theme_corpus import CORPUS, filler, stored_corpus
+    from tests.support.instances import shared_instance
+    from tests.support.theme_corpus import CORPUS, filler, stored_corpus
 
     def fill(app) -> dict:
         from storyhub.jobs.runner import run_job
@@ -273,6 +267,6 @@ def themed_instance(database_url, migrated, tmp_path_factory):
 def pytest_sessionfinish(session):
     """After the last pytest-xdist worker: remove the instances the workers shared."""
     if not hasattr(session.config, "workerinput"):  # the controller, or a run without xdist
-        from .instances import remove_shared
+        from tests.support.instances import remove_shared
 
         remove_shared(session.config._tmp_path_factory.getbasetemp())

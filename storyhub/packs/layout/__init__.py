@@ -11,7 +11,7 @@ the next card or sheet ("card 1 of 2", "continued"); a quote is never cut short 
 The measurements err on the safe side (kerning, which narrows text, is left out, a line is
 taken as a little narrower than it is, and a word too long for a line is broken where
 WeasyPrint would break it first), so the PDF needs at most the lines counted here;
-tests/test_pack_print.py checks in WeasyPrint's own layout that every line lands in its box.
+tests/packs/test_print.py checks in WeasyPrint's own layout that every line lands in its box.
 Each box's place, size and padding and each text's size and line height reach the templates as
 inline styles; the margins between lines are in the stylesheets, beside the constants here that
 count on them. The lines printed around a quote (a card's heading and source, a theme's story

@@ -1,0 +1,215 @@
+"""A real browser: upload a story, watch it transcribe, correct a word, play from a word,
+mark it reviewed, and check the words the computer was unsure of — against `storyhub run`."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from storyhub.extensions import db
+from storyhub.transcripts.models import Segment, Transcript, Word
+from tests.support.browser import launch_chromium, live_server
+from tests.support.instances import instance_app
+from tests.support.speech import jfk
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture
+def server(tmp_path):
+    live = live_server(tmp_path, "reporter", "rita", "amber kettle harbour 7", "Rita",
+                       worker=True, env={"STORYHUB_JOB_HEARTBEAT_SECONDS": "0.5"})
+    yield live
+    live.stop()
+
+
+def test_upload_watch_progress_correct_and_review(server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    audio = jfk(tmp_path)
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(server.url + "/login")
+        page.get_by_label("Username").fill("rita")
+        page.get_by_label("Password").fill("amber kettle harbour 7")
+        page.get_by_role("button", name="Sign in").click()
+        page.goto(server.url + "/stories/new")
+        page.get_by_label("Recording", exact=True).set_input_files(str(audio))
+        page.get_by_label("Transcribe the recording and include it in theme analysis").check()
+        page.get_by_label("Story title").fill("Ask not")
+        page.get_by_role("button", name="Save story").click()
+        expect(page.get_by_text("Story saved")).to_be_visible(timeout=30_000)
+
+        # The progress bar is live (no reload) until the worker finishes.
+        bar = page.locator("#transcribe-bar")
+        expect(bar).to_be_visible()
+        values = []
+        for _ in range(240):
+            if page.get_by_role("link", name="Check the transcript").count():
+                break
+            # Read in one step: the bar may go between a count and a read (a busy machine).
+            value = page.evaluate(
+                "() => document.querySelector('#transcribe-bar')?.getAttribute('value')")
+            if value is not None:
+                values.append(float(value or 0))
+            page.wait_for_timeout(250)
+        expect(page.get_by_role("link", name="Check the transcript")).to_be_visible()
+        assert values == sorted(values)
+        page.screenshot(path=str(tmp_path / "transcribed.png"), full_page=True)
+
+        page.get_by_role("link", name="Check the transcript").click()
+        expect(page.get_by_role("heading", name="Transcript: Ask not")).to_be_visible()
+        word = page.locator(".word", has_text="country").first
+        start = float(word.get_attribute("data-start"))
+        page.eval_on_selector("#player", "el => { el.muted = true; }")
+        word.click()
+        page.wait_for_function(
+            "([s]) => { const a = document.getElementById('player');"
+            " return !a.paused && a.currentTime >= s; }", arg=[start], timeout=10_000)
+        expect(page.locator(".word.current")).to_have_count(1)
+        page.eval_on_selector("#player", "el => el.pause()")
+
+        # Correct a word: the passage keeps its other words' timing.
+        page.get_by_role("button", name="Edit").first.click()
+        area = page.locator(".segment-edit textarea")
+        text = area.input_value()
+        area.fill(text.replace("Americans", "Americans all"))
+        page.get_by_role("button", name="Save passage").click()
+        expect(page.locator("#editor-status")).to_contain_text("Passage saved")
+        expect(page.locator(".word.edited", has_text="all")).to_have_count(1)
+        # "Mark as reviewed", or "… anyway" saying how many words the model was unsure of.
+        page.get_by_role("button", name=re.compile("^Mark (as )?reviewed")).click()
+        expect(page.get_by_text("Transcript marked as reviewed")).to_be_visible()
+        page.screenshot(path=str(tmp_path / "editor.png"), full_page=True)
+        browser.close()
+
+
+@pytest.fixture
+def corpus_server(tmp_path, corpus_instance):
+    """`storyhub run` on a copy of the corpus, whose reporter gathered every story."""
+    from tests.support.browser import LiveServer, require_chromium
+
+    require_chromium()
+    instance = tmp_path / "instance"
+    database = corpus_instance.copy_to(instance)
+    story_id = corpus_instance.data["ids"]["housing-1"]
+    with instance_app(database, instance) as app, app.app_context():
+        # Its words as the computer heard them: none checked by a person yet.
+        for word in db.session.scalars(select(Word).join(Segment).join(Transcript).where(
+                Transcript.story_id == story_id)):
+            word.checked = False
+        db.session.commit()
+    live = LiveServer(instance, env={"STORYHUB_DATABASE_URL": database})
+    live.story_id = story_id
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()
+        corpus_instance.discard_copy(database)
+
+
+def test_check_unsure_words_with_the_keyboard_and_correct_one(corpus_server, tmp_path):
+    """On a phone: play an unsure word, say it is right from the keyboard, correct another,
+    then mark the transcript reviewed, leaving the rest unchecked knowingly."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(corpus_server.url + "/login")
+        page.get_by_label("Username").fill("corpus-reporter")
+        page.get_by_label("Password").fill("quiet lantern orchard 42")
+        page.get_by_role("button", name="Sign in").click()
+        page.goto(f"{corpus_server.url}/stories/{corpus_server.story_id}/transcript")
+        page.eval_on_selector("#player", "el => { el.muted = true; }")
+        check = page.locator("#unsure")
+        expect(check.locator(".unsure-item")).to_have_count(6)
+        expect(page.locator("#transcript .word.low")).to_have_count(6)
+
+        # Play "when", then Tab to "It's right" and press Enter: the list moves on to the next.
+        play = check.get_by_role("button", name=re.compile("^Play “when”"))
+        play.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_function("() => !document.getElementById('player').paused")
+        page.keyboard.press("Tab")
+        right = check.get_by_role("button", name=re.compile(r"^It's right\W+“when”"))
+        expect(right).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(page.locator("#unsure-status")).to_have_text(
+            "“when” marked as heard right. 5 unsure words left to check.")
+        expect(check.get_by_role("button", name=re.compile("^Play “fell”"))).to_be_focused()
+        expect(check.locator(".unsure-item")).to_have_count(5)
+        expect(page.locator("#transcript .word.low")).to_have_count(5)
+
+        # Correct "cut": the box opens focused on the word; Enter saves it into the passage.
+        check.get_by_role("button", name=re.compile("^Correct “cut”")).click()
+        box = check.get_by_label("What was said instead of “cut”")
+        expect(box).to_be_focused()
+        box.fill("gut")
+        page.keyboard.press("Enter")
+        expect(page.locator("#unsure-status")).to_have_text(
+            "Corrected to “gut”. 4 unsure words left to check.")
+        expect(page.locator("#transcript .word.edited", has_text="gut")).to_have_count(1)
+        expect(page.locator("#transcript .word.low")).to_have_count(4)
+        expect(page.locator(".reviewed-note")).to_contain_text("Changed since it was reviewed")
+        page.screenshot(path=str(tmp_path / "unsure.png"), full_page=True)
+
+        # The correction asks for another review, which says how many words stay unchecked.
+        page.reload()
+        review = page.get_by_role("button", name=re.compile("^Mark reviewed anyway"))
+        expect(review).to_have_text("Mark reviewed anyway, leaving 4 unsure words unchecked")
+        check.get_by_role("button", name=re.compile(r"^It's right\W+“fell”")).click()
+        expect(review).to_have_text("Mark reviewed anyway, leaving 3 unsure words unchecked")
+        review.click()
+        expect(page.get_by_text("Transcript marked as reviewed")).to_be_visible()
+        expect(page.locator("#unsure .unsure-item")).to_have_count(3)
+
+        # Any word, corrected where it stands: click it, type, Enter. It keeps its time, and
+        # so do the words around it; the passage box stays shut.
+        words = page.locator("#transcript .segment").first.locator(".word")
+        word, after = words.nth(3), words.nth(4)
+        said = word.inner_text()
+        start, next_start = (float(w.get_attribute("data-start")) for w in (word, after))
+        word.click()
+        box = page.get_by_role("textbox", name=re.compile("^Correct “" + re.escape(said)))
+        expect(box).to_be_focused()
+        box.fill("zebra")
+        page.keyboard.press("Enter")
+        expect(page.locator("#editor-status")).to_have_text(
+            f"Corrected “{said}” to “zebra”. The words around it kept their timing.")
+        fixed = page.locator("#transcript .word.edited", has_text="zebra")
+        expect(fixed).to_be_focused()
+        assert float(fixed.get_attribute("data-start")) == pytest.approx(start, abs=0.01)
+        assert float(words.nth(4).get_attribute("data-start")) == pytest.approx(next_start,
+                                                                               abs=0.01)
+        expect(page.locator(".segment-edit")).to_have_count(0)
+        # Escape leaves a word as it was.
+        words.nth(1).focus()
+        page.keyboard.press("Enter")
+        page.keyboard.type("xx")
+        page.keyboard.press("Escape")
+        expect(page.locator(".word-input")).to_have_count(0)
+        expect(words.nth(1)).to_be_focused()
+
+        # Redact it: the page comes back to "Personal details", in sight below the sticky
+        # player, and the reporter's own transcript marks the word with its label.
+        page.get_by_label("Redact a word or phrase wherever it is said").fill("zebra")
+        page.locator("#redact-label").select_option("[NAME]")
+        page.get_by_role("button", name="Redact", exact=True).click()
+        expect(page.get_by_text("Redacted 1 word")).to_be_attached()
+        heading = page.get_by_role("heading", name="Personal details")
+        page.wait_for_function("() => window.scrollY > 0")
+        top = heading.bounding_box()["y"]
+        player = page.locator(".editor-player").bounding_box()
+        assert player["y"] + player["height"] <= top < 844, (player, top)
+        marked = page.locator("#transcript .word.redacted", has_text="zebra")
+        expect(marked).to_have_attribute("data-label", "[NAME]")
+        assert marked.evaluate("el => getComputedStyle(el, '::after').content") == '" [NAME]"'
+        assert errors == []
+        browser.close()
