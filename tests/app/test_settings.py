@@ -20,7 +20,7 @@ from storyhub.config import DEFAULTS, FLASK_KEYS, NOT_SETTINGS, SettingsError, s
 
 pytestmark = pytest.mark.no_database
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
 
 
