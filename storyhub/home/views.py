@@ -76,7 +76,8 @@ def index():
               and "library.index" in current_app.view_functions else None)
     sheets = ([sheet for _receiver, found in signals.feedback_sheets.send(None, limit=FEEDBACK)
                for sheet in found or []][:FEEDBACK] if staff else [])
-    return render_template("home/index.html", steps=steps, search=search, sheets=sheets)
+    return render_template("home/index.html", steps=steps, search=search, sheets=sheets,
+                           staff=staff)
 
 
 @bp.route("/healthz")

@@ -795,6 +795,15 @@ def test_staff_find_you_said_we_did_from_their_home_page(app, staff_client, data
     assert f'href="{sheet}"' in staff_client.get("/library/").get_data(as_text=True)
 
 
+
+def test_staff_home_says_when_no_workshop_has_recorded_its_changes(staff_client):
+    """Before any workshop records what changed, staff still find the section, and why it is
+    empty, on their home page and in the library."""
+    for url in ("/", "/library/"):
+        page = staff_client.get(url).get_data(as_text=True)
+        assert 'id="you-said-we-did"' in page, url
+        assert "No workshop has recorded its changes yet" in page, url
+
 # --- never who told it -------------------------------------------------------------------------
 
 def test_no_staff_response_names_or_codes_a_storyteller(app, staff_client, data):
