@@ -149,8 +149,10 @@ def restore_command(src: Path, ledgers: tuple[Path, ...], no_ledger: bool,
                              progress=advance, total=set_total, echo=click.echo)
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
-    erased = (f" {len(result.erased)} stories erased since the backup were erased again."
-              if result.erased else " No story in it was erased since.")
+    count = len(result.erased)
+    erased = (f" {count} {'story' if count == 1 else 'stories'} erased since the backup "
+              f"{'was' if count == 1 else 'were'} erased again."
+              if count else " No story in it was erased since.")
     click.echo(f"Restored {result.stories} stories and {result.files} files "
                f"({_megabytes(result.bytes)}) in {time.monotonic() - started:.1f} s.{erased} "
                "Everyone signs in again (sessions are not kept in backups).")
