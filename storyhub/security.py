@@ -134,6 +134,23 @@ def db_id(value: str | None) -> int | None:
     return number if number <= MAX_ID else None
 
 
+def form_id(name: str) -> int | None:
+    """Return the form field `name` as a database id, or None if it was left empty.
+
+    For fields where empty means something ("in no theme", "not swapping"): anything else that
+    is not an id is a 400, never taken as empty, so a bad value changes nothing.
+    """
+    raw = request.form.get(name, "").strip()
+    if not raw:
+        return None
+    value = db_id(raw)
+    if value is None:
+        error = BadRequest()
+        error.storyhub_message = f"“{name}” must be a number."  # type: ignore[attr-defined]
+        raise error
+    return value
+
+
 def _out_of_range(error: Exception):
     """A number too large for the database reached it: a 400, and a warning to find the view.
 

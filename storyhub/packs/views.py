@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from .. import audit, policy
 from ..extensions import db
-from ..security import db_id
+from ..security import db_id, form_id
 from ..themes.models import RunStatus, ThemeRun
 from ..web import allowed
 from . import exports, outcomes, render, service, shaping
@@ -217,7 +217,7 @@ def choose_quote(workshop_id: int, theme_id: int):
     passage_id = _int("passage_id")
     if passage_id is None:
         abort(400)
-    replacing = _int("replace")
+    replacing = form_id("replace")  # empty: add the quote
     return _change(workshop_id, lambda w: shaping.choose_quote(
         w, theme_id, passage_id, replacing),
         "Quote swapped." if replacing else "Quote added.", f"#wtheme-{theme_id}")

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from .. import audit, policy
 from ..config import settings
 from ..extensions import db
-from ..security import CSP, db_id
+from ..security import CSP, db_id, form_id
 from ..web import allowed, send_audio, starts_listening
 from . import (
     facilitator_edits,
@@ -214,18 +214,18 @@ def merge(run_id: int, theme_id: int):
 @bp.route("/runs/<int:run_id>/themes/<int:theme_id>/split", methods=["POST"])
 @allowed(policy.Work.SHAPE_THEMES)
 def split(run_id: int, theme_id: int):
-    parts = request.form.get("parts", "")
+    parts = form_id("parts")
     return _edit(run_id, theme_id, lambda run: facilitator_edits.split(
-        run, theme_id, current_user.id, db_id(parts))[0],
+        run, theme_id, current_user.id, parts)[0],
         "Theme split. Check the new themes' names.")
 
 
 @bp.route("/runs/<int:run_id>/passages/<int:passage_id>/move", methods=["POST"])
 @allowed(policy.Work.SHAPE_THEMES)
 def move(run_id: int, passage_id: int):
-    value = request.form.get("theme_id", "")
+    theme_id = form_id("theme_id")  # empty: in no theme
     return _edit(run_id, None, lambda run: facilitator_edits.move(
-        run, passage_id, db_id(value), current_user.id),
+        run, passage_id, theme_id, current_user.id),
         "Passage moved.")
 
 

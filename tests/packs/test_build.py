@@ -312,6 +312,14 @@ def test_a_facilitator_builds_shapes_and_downloads_a_pack_over_http(app, client,
     assert swap.status_code == 200
     options = re.findall(r'name="passage_id" value="(\d+)"', swap.get_data(as_text=True))
     if options:
+        # A swap whose quote is not a number is refused, not taken as "add another quote".
+        with app.app_context():
+            count = len(db.session.get(Workshop, workshop.id).themes[1].quotes)
+        bad = client.post(f"{url}/themes/{themes[0][0]}/quotes",
+                          data={"passage_id": options[0], "replace": "first"})
+        assert bad.status_code == 400
+        with app.app_context():
+            assert len(db.session.get(Workshop, workshop.id).themes[1].quotes) == count
         client.post(f"{url}/themes/{themes[0][0]}/quotes",
                     data={"passage_id": options[0], "replace": quote.id})
         with app.app_context():

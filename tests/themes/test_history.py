@@ -252,6 +252,28 @@ def test_every_kind_of_edit_is_undone_in_turn(app, client, auth, data):
     assert page.count("Undone by") == 7
 
 
+
+@pytest.mark.parametrize("value", ["abc", "99999999999999999999", "-1", "1.5"])
+def test_a_bad_theme_or_count_is_refused_and_changes_nothing(app, client, auth, data, value):
+    """Empty means "in no theme" or "split as StoryHub sees fit"; a value that is not an id
+    is a 400, never read as empty."""
+    run_id = data["run"]
+    auth.login("lead-facilitator")
+    with app.app_context():
+        first = shown_themes(run_id)[0].id
+        passage = db.session.scalar(select(ThemePassage.passage_id).where(
+            ThemePassage.run_id == run_id, ThemePassage.theme_id == first).limit(1))
+        before = run_state(run_id)
+    base = f"/themes/runs/{run_id}"
+    for url, form in ((f"{base}/passages/{passage}/move", {"theme_id": value}),
+                      (f"{base}/themes/{first}/split", {"parts": value})):
+        response = client.post(url, data=form)
+        assert response.status_code == 400, url
+        assert "must be a number" in html.unescape(response.get_data(as_text=True)), url
+    with app.app_context():
+        assert run_state(run_id) == before
+        assert db.session.scalars(select(ThemeEdit)).all() == []
+
 def test_a_withdrawn_story_leaves_the_history_and_its_edits_cannot_be_undone(
         app, client, auth, data):
     run_id = data["run"]
