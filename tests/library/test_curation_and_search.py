@@ -39,6 +39,7 @@ from storyhub.themes.models import Passage, Theme, ThemePassage, ThemeRun
 from storyhub.transcripts.models import Transcript
 from tests.support.factories import PASSWORD
 from tests.support.instances import PreparedInstance, instance_app
+from tests.support.pages import LibraryPage, SignInPage
 
 APPROVED = ["housing-1", "housing-2", "housing-3", "work-1", "work-2", "work-3", "drugs-1",
             "drugs-2", "officer-1", "officer-2"]
@@ -873,13 +874,10 @@ def test_staff_member_searches_filters_reads_and_listens_on_a_phone(library_inst
             phone = browser.new_context(viewport={"width": 375, "height": 740},
                                         device_scale_factor=2, is_mobile=True, has_touch=True)
             page = phone.new_page()
-            page.goto(live.url + "/login")
-            page.get_by_label("Username").fill("sam")
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
+            SignInPage(page).open(live.url).sign_in("sam", PASSWORD)
             # From the home page, as a staff member arrives.
-            page.get_by_label("Find stories").fill("leaving prison with nowhere to live")
-            page.get_by_role("button", name="Search the library").click()
+            library = LibraryPage(page)
+            library.search("leaving prison with nowhere to live")
             cards = page.locator(".library-card")
             expect(cards.first).to_be_visible()
             titles = cards.locator(".card-title").all_inner_texts()
@@ -895,12 +893,11 @@ def test_staff_member_searches_filters_reads_and_listens_on_a_phone(library_inst
                 return [parseFloat(s.borderLeftWidth), s.transform]; }"""
             width, turned = page.evaluate(marker)
             assert width > 0 and turned == "none"
-            page.get_by_text("Filters", exact=True).click()
+            library.open_filters()
             page.wait_for_function(  # turned (a transition), once the filters open
                 "() => getComputedStyle(document.querySelector('details.filters[open] > "
                 "summary'), '::before').transform.startsWith('matrix(0')", timeout=5000)
-            page.get_by_label("Told by").select_option("person_on_probation")
-            page.get_by_role("button", name="Apply filters").click()
+            library.filter_by_teller("person_on_probation")
             expect(page.locator(".library-card .card-title").first).to_have_text(
                 "Story housing-1")
             page.get_by_role("link", name="Story housing-1").click()

@@ -37,15 +37,14 @@ def test_facilitator_builds_a_pack_reorders_downloads_and_records_an_action(serv
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         SignInPage(page).open(server.url).sign_in("lead-facilitator", PASSWORD)
-        WorkshopPacksPage(page).build_workshop("December workshop", "2026-12-10",
-                                               "Jo, peer mentor")
+        packs = WorkshopPacksPage(page)
+        packs.build_workshop("December workshop", "2026-12-10", "Jo, peer mentor")
         expect(page.get_by_text("Workshop created with")).to_be_visible()
 
         titles = page.locator(".workshop-theme .theme-title")
         second = titles.nth(1).inner_text().split(". ", 1)[1]
         # Keyboard only: focus the second theme's "Move up" and press Enter.
-        page.get_by_role("button", name=f"Move {second} up").focus()
-        page.keyboard.press("Enter")
+        packs.move_theme_up_from_keyboard(second)
         expect(page.get_by_text("Theme moved.")).to_be_visible()
         expect(titles.first).to_have_text(f"1. {second}")
 
@@ -55,10 +54,8 @@ def test_facilitator_builds_a_pack_reorders_downloads_and_records_an_action(serv
         if shots:
             page.evaluate("window.scrollTo(0, 0)")
             page.screenshot(path=f"{shots}/pack-page.png", full_page=False)
-        with page.expect_download() as download:
-            page.get_by_role("link", name="Pack (PDF, A4)").click()
         saved = tmp_path / "pack.pdf"
-        download.value.save_as(saved)
+        packs.download_pack(saved)
         assert saved.read_bytes().startswith(b"%PDF")
         from pypdf import PdfReader
 
@@ -66,10 +63,8 @@ def test_facilitator_builds_a_pack_reorders_downloads_and_records_an_action(serv
                         for pg in PdfReader(saved).pages)
         assert f"Theme 1: {second}" in text and "Jo, peer mentor" in text
 
-        page.get_by_label("What was agreed").fill("Appointments near the hostel on Tuesdays")
-        page.get_by_label("Who takes it forward").fill("Reception team")
-        page.get_by_label("Status").select_option(label="Agreed")
-        page.get_by_role("button", name="Record action").click()
+        packs.record_action("Appointments near the hostel on Tuesdays", "Reception team",
+                            "Agreed")
         expect(page.get_by_text("Action recorded.")).to_be_visible()
         page.get_by_role("link", name="“You said, we did” sheet").click()
         expect(page.get_by_text("Appointments near the hostel on Tuesdays")).to_be_visible()

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from tests.support.browser import launch_chromium, live_server
+from tests.support.pages import AddStoryPage, SignInPage
 
 pytestmark = pytest.mark.browser
 SPEECH = ("Since I got out, the thing that helped most was my case manager ringing the hostel "
@@ -61,44 +62,41 @@ def test_reporter_records_uploads_and_plays_back(server, speech_wav, tmp_path):
                                       is_mobile=True, has_touch=True)
         context.grant_permissions(["microphone"], origin=server.url)
         page = context.new_page()
-        page.goto(server.url + "/login")
-        page.get_by_label("Username").fill("rita")
-        page.get_by_label("Password").fill("amber kettle harbour 7")
-        page.get_by_role("button", name="Sign in").click()
-        page.get_by_role("link", name="Add a story").first.click()
+        SignInPage(page).open(server.url).sign_in("rita", "amber kettle harbour 7")
+        recorder = AddStoryPage(page).open_from_home()
 
-        page.get_by_role("button", name="Start recording").click()
+        recorder.start_recording()
         expect(page.locator("#recorder-status")).to_contain_text("Recording…")
         page.wait_for_timeout(2500)
         level = page.eval_on_selector("#meter-level", "el => parseFloat(el.style.width)")
-        page.get_by_role("button", name="Pause").click()
+        recorder.pause()
         expect(page.locator("#recorder-status")).to_contain_text("Paused")
-        page.get_by_role("button", name="Resume").click()
+        recorder.resume()
         page.wait_for_timeout(1500)
-        page.get_by_role("button", name="Stop").click()
+        recorder.stop()
         recorded, first_take = stopped(page)
         assert level > 0, "the level meter should move while the microphone hears speech"
 
         # "Record again" (now a secondary button) asks before it deletes the take.
         again = page.get_by_role("button", name="Record again")
         assert "button-secondary" in again.get_attribute("class")
-        again.click()
+        recorder.record_again()
         expect(page.locator("#rec-confirm")).to_contain_text("Record again? This recording")
-        page.get_by_role("button", name="Keep this recording").click()
+        recorder.keep_this_recording()
         expect(page.locator("#rec-confirm")).to_be_hidden()
         assert page.locator("#rec-preview").get_attribute("src") == first_take
-        again.click()
-        page.get_by_role("button", name="Delete it and record again").click()
+        recorder.record_again()
+        recorder.delete_it_and_record_again()
         expect(page.locator("#recorder-status")).to_contain_text("Recording…")
         expect(page.locator("#rec-take")).to_be_hidden()
         page.wait_for_timeout(2200)
-        page.get_by_role("button", name="Stop").click()
+        recorder.stop()
         recorded, second_take = stopped(page)
         assert second_take != first_take
 
         # Saving with problems lists them at the top, each linked to its field, and marks the
         # field; the recording stays on the page.
-        page.get_by_role("button", name="Save story").click()
+        recorder.save()
         summary = page.locator("#form-error")
         expect(summary).to_be_focused()
         expect(summary.get_by_role("link")).to_have_text(["Enter a title for the story."])
@@ -108,18 +106,16 @@ def test_reporter_records_uploads_and_plays_back(server, speech_wav, tmp_path):
         expect(title).to_have_attribute("aria-invalid", "true")
         summary.get_by_role("link", name="Enter a title for the story.").click()
         expect(title).to_be_focused()
-        title.fill("Housing sorted before the first appointment")
-        page.get_by_role("button", name="Save story").click()
+        recorder.give_title("Housing sorted before the first appointment")
+        recorder.save()
         expect(summary.get_by_role("link")).to_have_text(
             [re.compile("^Record the storyteller's consent")])
         expect(title).to_have_attribute("aria-invalid", "false")
         expect(page.locator(".field.has-error #consent_transcribe_analyse")).to_have_count(1)
 
-        page.get_by_label("Transcribe the recording and include it in theme analysis").check()
-        page.get_by_label("Quote it, anonymised, in workshop packs").check()
-        page.get_by_label("Where on the recording (minutes:seconds)").fill("0:00")
+        recorder.give_consent(quote=True, where="0:00")
         page.screenshot(path=str(tmp_path / "story-form.png"), full_page=True)
-        page.get_by_role("button", name="Save story").click()
+        recorder.save()
         expect(page.get_by_text("Story saved")).to_be_visible(timeout=30_000)
         expect(page.get_by_role("heading",
                                 name="Housing sorted before the first appointment")).to_be_visible()

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from tests.support.browser import LiveServer, launch_chromium, require_chromium
+from tests.support.pages import SignInPage, ThemeBoardPage, ThemesPage
 from tests.support.theme_corpus import BIG_CORPUS, filler, stored_corpus
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -55,15 +56,13 @@ def test_facilitator_themes_shapes_and_prints_the_board(server, tmp_path):
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(server.url + "/login")
-        page.get_by_label("Username").fill("fran")
-        page.get_by_label("Password").fill("facilitator pass 1")
-        page.get_by_role("button", name="Sign in").click()
+        SignInPage(page).open(server.url).sign_in("fran", "facilitator pass 1")
+        themes = ThemesPage(page)
         page.get_by_role("link", name="Themes").first.click()
         expect(page.get_by_text("36 stories are ready")).to_be_visible()
 
         started = time.monotonic()
-        page.get_by_role("button", name="Find themes").click()
+        themes.find_themes()
         expect(page.locator("#run-bar")).to_be_visible()
         expect(page.get_by_role("heading", name="Themes from run 1")).to_be_visible(
             timeout=120_000)
@@ -84,23 +83,17 @@ def test_facilitator_themes_shapes_and_prints_the_board(server, tmp_path):
         work_label = work.locator(".theme-title").inner_text()
         # Rename the housing theme.
         housing = cards.filter(has_text="hostel").first
-        housing.get_by_role("link").click()
-        page.get_by_label("Name").fill("A safe place to live")
-        page.get_by_label("Description").fill("Finding and keeping somewhere to live")
-        page.get_by_role("button", name="Save").click()
+        themes.rename_theme(housing, "A safe place to live",
+                            "Finding and keeping somewhere to live")
         expect(page.get_by_text("Theme saved.")).to_be_visible()
         expect(page.get_by_role("heading", name="A safe place to live")).to_be_visible()
 
         # Merge the work theme into it (a facilitator's call), using the keyboard: StoryHub
         # asks first, on a page of its own, and the merge can be undone.
-        page.get_by_label("Merge another theme into this one").select_option(label=work_label)
-        page.get_by_label("Merge another theme into this one").focus()
-        page.keyboard.press("Tab")
-        page.keyboard.press("Enter")
+        themes.merge_from_keyboard(work_label)
         expect(page.get_by_role("heading", name=re.compile(
             f"Merge “{re.escape(work_label)}” into “A safe place to live”"))).to_be_visible()
-        page.get_by_role("button", name="Merge the themes").focus()
-        page.keyboard.press("Enter")
+        themes.confirm_merge_from_keyboard()
         expect(page.get_by_text("Themes merged.")).to_be_visible()
         page.get_by_role("link", name="All themes in run 1").click()
         expect(page.locator(".theme-card")).to_have_count(found - 1)
@@ -120,9 +113,7 @@ def test_facilitator_themes_shapes_and_prints_the_board(server, tmp_path):
         button = page.locator(".play-span").first
         seconds = float(button.get_attribute("data-seconds"))
         # Muted, and fast (the span still ends where it should).
-        page.eval_on_selector("#board-audio",
-                              "el => { el.muted = true; el.defaultPlaybackRate = 4; }")
-        button.click()
+        ThemeBoardPage(page).play_quote(button, rate=4)
         page.wait_for_function("() => !document.getElementById('board-audio').paused",
                                timeout=10_000)
         page.wait_for_function(

@@ -12,6 +12,7 @@ from storyhub.extensions import db
 from storyhub.transcripts.models import Segment, Transcript, Word
 from tests.support.browser import launch_chromium, live_server
 from tests.support.instances import instance_app
+from tests.support.pages import AddStoryPage, SignInPage, TranscriptPage
 from tests.support.speech import jfk
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -32,15 +33,8 @@ def test_upload_watch_progress_correct_and_review(server, tmp_path):
     with sync_playwright() as p:
         browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 390, "height": 844})
-        page.goto(server.url + "/login")
-        page.get_by_label("Username").fill("rita")
-        page.get_by_label("Password").fill("amber kettle harbour 7")
-        page.get_by_role("button", name="Sign in").click()
-        page.goto(server.url + "/stories/new")
-        page.get_by_label("Recording", exact=True).set_input_files(str(audio))
-        page.get_by_label("Transcribe the recording and include it in theme analysis").check()
-        page.get_by_label("Story title").fill("Ask not")
-        page.get_by_role("button", name="Save story").click()
+        SignInPage(page).open(server.url).sign_in("rita", "amber kettle harbour 7")
+        AddStoryPage(page).open(server.url).upload(audio, "Ask not")
         expect(page.get_by_text("Story saved")).to_be_visible(timeout=30_000)
 
         # The progress bar is live (no reload) until the worker finishes.
@@ -62,26 +56,23 @@ def test_upload_watch_progress_correct_and_review(server, tmp_path):
 
         page.get_by_role("link", name="Check the transcript").click()
         expect(page.get_by_role("heading", name="Transcript: Ask not")).to_be_visible()
+        transcript = TranscriptPage(page)
         word = page.locator(".word", has_text="country").first
         start = float(word.get_attribute("data-start"))
-        page.eval_on_selector("#player", "el => { el.muted = true; }")
+        transcript.mute_player()
         word.click()
         page.wait_for_function(
             "([s]) => { const a = document.getElementById('player');"
             " return !a.paused && a.currentTime >= s; }", arg=[start], timeout=10_000)
         expect(page.locator(".word.current")).to_have_count(1)
-        page.eval_on_selector("#player", "el => el.pause()")
+        transcript.pause_player()
 
         # Correct a word: the passage keeps its other words' timing.
-        page.get_by_role("button", name="Edit").first.click()
-        area = page.locator(".segment-edit textarea")
-        text = area.input_value()
-        area.fill(text.replace("Americans", "Americans all"))
-        page.get_by_role("button", name="Save passage").click()
+        transcript.edit_passage("Americans", "Americans all")
         expect(page.locator("#editor-status")).to_contain_text("Passage saved")
         expect(page.locator(".word.edited", has_text="all")).to_have_count(1)
         # "Mark as reviewed", or "… anyway" saying how many words the model was unsure of.
-        page.get_by_role("button", name=re.compile("^Mark (as )?reviewed")).click()
+        transcript.mark_reviewed()
         expect(page.get_by_text("Transcript marked as reviewed")).to_be_visible()
         page.screenshot(path=str(tmp_path / "editor.png"), full_page=True)
         browser.close()
@@ -122,20 +113,16 @@ def test_check_unsure_words_with_the_keyboard_and_correct_one(corpus_server, tmp
         page = browser.new_page(viewport={"width": 390, "height": 844})
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(corpus_server.url + "/login")
-        page.get_by_label("Username").fill("corpus-reporter")
-        page.get_by_label("Password").fill("quiet lantern orchard 42")
-        page.get_by_role("button", name="Sign in").click()
-        page.goto(f"{corpus_server.url}/stories/{corpus_server.story_id}/transcript")
-        page.eval_on_selector("#player", "el => { el.muted = true; }")
+        SignInPage(page).open(corpus_server.url).sign_in("corpus-reporter",
+                                                         "quiet lantern orchard 42")
+        transcript = TranscriptPage(page).open(corpus_server.url, corpus_server.story_id)
+        transcript.mute_player()
         check = page.locator("#unsure")
         expect(check.locator(".unsure-item")).to_have_count(6)
         expect(page.locator("#transcript .word.low")).to_have_count(6)
 
         # Play "when", then Tab to "It's right" and press Enter: the list moves on to the next.
-        play = check.get_by_role("button", name=re.compile("^Play “when”"))
-        play.focus()
-        page.keyboard.press("Enter")
+        transcript.play_unsure_word_from_keyboard("when")
         page.wait_for_function("() => !document.getElementById('player').paused")
         page.keyboard.press("Tab")
         right = check.get_by_role("button", name=re.compile(r"^It's right\W+“when”"))
@@ -148,11 +135,9 @@ def test_check_unsure_words_with_the_keyboard_and_correct_one(corpus_server, tmp
         expect(page.locator("#transcript .word.low")).to_have_count(5)
 
         # Correct "cut": the box opens focused on the word; Enter saves it into the passage.
-        check.get_by_role("button", name=re.compile("^Correct “cut”")).click()
-        box = check.get_by_label("What was said instead of “cut”")
+        box = transcript.start_correcting_unsure_word("cut")
         expect(box).to_be_focused()
-        box.fill("gut")
-        page.keyboard.press("Enter")
+        transcript.type_correction(box, "gut")
         expect(page.locator("#unsure-status")).to_have_text(
             "Corrected to “gut”. 4 unsure words left to check.")
         expect(page.locator("#transcript .word.edited", has_text="gut")).to_have_count(1)
@@ -164,9 +149,9 @@ def test_check_unsure_words_with_the_keyboard_and_correct_one(corpus_server, tmp
         page.reload()
         review = page.get_by_role("button", name=re.compile("^Mark reviewed anyway"))
         expect(review).to_have_text("Mark reviewed anyway, leaving 4 unsure words unchecked")
-        check.get_by_role("button", name=re.compile(r"^It's right\W+“fell”")).click()
+        transcript.confirm_unsure_word("fell")
         expect(review).to_have_text("Mark reviewed anyway, leaving 3 unsure words unchecked")
-        review.click()
+        transcript.mark_reviewed()
         expect(page.get_by_text("Transcript marked as reviewed")).to_be_visible()
         expect(page.locator("#unsure .unsure-item")).to_have_count(3)
 
@@ -176,11 +161,9 @@ def test_check_unsure_words_with_the_keyboard_and_correct_one(corpus_server, tmp
         word, after = words.nth(3), words.nth(4)
         said = word.inner_text()
         start, next_start = (float(w.get_attribute("data-start")) for w in (word, after))
-        word.click()
-        box = page.get_by_role("textbox", name=re.compile("^Correct “" + re.escape(said)))
+        box = transcript.start_correcting_word(word)
         expect(box).to_be_focused()
-        box.fill("zebra")
-        page.keyboard.press("Enter")
+        transcript.type_correction(box, "zebra")
         expect(page.locator("#editor-status")).to_have_text(
             f"Corrected “{said}” to “zebra”. The words around it kept their timing.")
         fixed = page.locator("#transcript .word.edited", has_text="zebra")
@@ -190,18 +173,13 @@ def test_check_unsure_words_with_the_keyboard_and_correct_one(corpus_server, tmp
                                                                                abs=0.01)
         expect(page.locator(".segment-edit")).to_have_count(0)
         # Escape leaves a word as it was.
-        words.nth(1).focus()
-        page.keyboard.press("Enter")
-        page.keyboard.type("xx")
-        page.keyboard.press("Escape")
+        transcript.abandon_word_correction(words.nth(1), "xx")
         expect(page.locator(".word-input")).to_have_count(0)
         expect(words.nth(1)).to_be_focused()
 
         # Redact it: the page comes back to "Personal details", in sight below the sticky
         # player, and the reporter's own transcript marks the word with its label.
-        page.get_by_label("Redact a word or phrase wherever it is said").fill("zebra")
-        page.locator("#redact-label").select_option("[NAME]")
-        page.get_by_role("button", name="Redact", exact=True).click()
+        transcript.redact("zebra", "[NAME]")
         expect(page.get_by_text("Redacted 1 word")).to_be_attached()
         heading = page.get_by_role("heading", name="Personal details")
         page.wait_for_function("() => window.scrollY > 0")
