@@ -459,8 +459,11 @@ def map_coordinates(reducer: AdaptiveReducer, embeddings: np.ndarray, fit_idx: n
         reduced)
 
 
-def warm_up(n: int = 80, dims: int = 384) -> float:
+def warm_up(n: int = small_collections.SMALL_MAX_PASSAGES, dims: int = 384) -> float:
     """Compile UMAP's and HDBSCAN's numba code on random data; return the seconds it took.
+
+    `n` is the fewest passages that take the UMAP path: fewer take the small collections' path,
+    which compiles nothing a larger run needs.
 
     With exact neighbours and numba's disk cache (see `neighbours`) this takes a few seconds
     on a machine that compiled it once, about ten on one that never did. Workers call this

@@ -79,3 +79,14 @@ def test_seeded_fit_at_umap_size_places_the_passages_left_to_cluster(monkeypatch
     housing_topics = {t for t, text in zip(result.topics, texts, strict=True)
                       if "hostel" in text}
     assert not work_topics & housing_topics
+
+
+def test_the_warm_up_takes_the_path_that_compiles_umap(monkeypatch):
+    """Install and each new worker warm up to spare the first real run UMAP's compiling: with
+    too few passages the warm-up took the small collections' path and compiled nothing."""
+    fitted = []
+    real = neighbours.umap
+    monkeypatch.setattr(modeling.neighbours, "umap",
+                        lambda X, **options: fitted.append(len(X)) or real(X, **options))
+    modeling.warm_up()
+    assert fitted, "the warm-up never reached UMAP"
