@@ -20,8 +20,8 @@ logger = logging.getLogger(__name__)
 
 # Each download: (piece rendered, file kind, media type), in the order the ZIP holds them.
 FORMATS = {
-    "md": ("pack", "md", "text/markdown; charset=utf-8"),
-    "html": ("pack", "html", "text/html; charset=utf-8"),
+    "md": ("pack", "md", "text/markdown"),
+    "html": ("pack", "html", "text/html"),
     "pdf": ("pack", "pdf", "application/pdf"),
     "pdf-large": ("pack-large", "pdf", "application/pdf"),
     "cards": ("cards", "pdf", "application/pdf"),  # four A6 cards to an A4 sheet

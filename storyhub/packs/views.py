@@ -365,7 +365,7 @@ def feedback(workshop_id: int, fmt: str = "page"):
                                    download_name=f"{name}.pdf"))
     if fmt == "md":
         return _no_store(send_file(io.BytesIO(source.encode()), as_attachment=True,
-                                   mimetype="text/markdown; charset=utf-8",
+                                   mimetype="text/markdown",
                                    download_name=f"{name}.md"))
     if fmt != "page":
         abort(404)
