@@ -34,13 +34,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.short_stories import render, short_stories  # noqa: E402
+from storyhub import dates  # noqa: E402
 from storyhub.transcripts.engines import DEFAULT_WHISPER_MODEL  # noqa: E402
 from tests.support.speech import JFK_REFERENCE, PARAGRAPHS, jfk, normalise, wer  # noqa: E402
 
@@ -102,8 +102,8 @@ def storyhub_side(corpus, threads: int, workdir: Path, model: str = ""):
         db.session.commit()
         for audio, reference in corpus:
             story = stories.create_story(
-                stories.NewStory(audio.stem, "staff", "monologue", date.today()),
-                stories.NewConsent({Scope.TRANSCRIBE_ANALYSE}, "spoken", date.today(), 0.0),
+                stories.NewStory(audio.stem, "staff", "monologue", dates.today()),
+                stories.NewConsent({Scope.TRANSCRIBE_ANALYSE}, "spoken", dates.today(), 0.0),
                 audio, db.session.get(User, user_id))
             db.session.commit()
             story_id, duration = story.id, story.recording.duration_seconds

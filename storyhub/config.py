@@ -13,10 +13,11 @@ import math
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Config, Flask, current_app
 
@@ -41,6 +42,7 @@ FLASK_KEYS = frozenset(Flask.default_config) | {
 }
 FLASK_DEFAULTS: dict[str, Any] = {"SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True}}
 EXTENSION = "storyhub.settings"
+DEFAULT_TIME_ZONE = "Europe/London"
 
 
 class SettingsError(Exception):
@@ -48,9 +50,20 @@ class SettingsError(Exception):
 
 
 def _setting(default: Any, *, low: float | None = None, high: float | None = None,
-             choices: tuple[str, ...] = (), secret: bool = False) -> Any:
+             choices: tuple[str, ...] = (), secret: bool = False,
+             check: tuple[Callable[[Any], bool], str] | None = None) -> Any:
+    """A setting's default and what it accepts; `check` is a test and, in words, what passes."""
     return field(default=default, repr=not secret,
-                 metadata={"low": low, "high": high, "choices": choices, "secret": secret})
+                 metadata={"low": low, "high": high, "choices": choices, "secret": secret,
+                           "check": check})
+
+
+def _is_time_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -114,6 +127,10 @@ class Settings:
     # Set by `storyhub run` for the worker it starts and watches (supervisor.py), which may
     # then leave at once when told to stop while idle (jobs/queue.py).
     embedded_worker: bool = False
+    # Where the service is: the dates people give and read (recorded on, consent given and
+    # reviewed, retention's days) are dates there, whatever the server's clock is set to.
+    time_zone: str = _setting(DEFAULT_TIME_ZONE, check=(
+        _is_time_zone, "a time zone name such as Europe/London (the IANA database's)"))
     # Retention, checked once a day by a job. Days after a transcript is reviewed that the
     # original upload is deleted (the playback copy stays); None keeps it. Days after consent
     # passed its review date, not renewed, that the whole story is erased; None never.
@@ -188,6 +205,8 @@ def _expected(key: str) -> str:
     base = words.get(kind, "a comma-separated list, or a JSON list of text")
     if meta.get("choices"):
         base = "one of " + ", ".join(meta["choices"])
+    if meta.get("check"):
+        base = meta["check"][1]
     low, high = meta.get("low"), meta.get("high")
     if low is not None and high is not None:
         base += f" from {low:g} to {high:g}"
@@ -237,7 +256,8 @@ def _cast(key: str, value: Any, where: str) -> Any:
     low, high = meta.get("low"), meta.get("high")
     if (result is None or (low is not None and result < low)
             or (high is not None and result > high)
-            or (meta.get("choices") and result not in meta["choices"])):
+            or (meta.get("choices") and result not in meta["choices"])
+            or (meta.get("check") and not meta["check"][0](result))):
         shown = "(hidden)" if meta.get("secret") else repr(value)
         raise SettingsError(f"{where} is {shown}: expected {_expected(key)}.")
     return result

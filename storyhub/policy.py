@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, false, true
 
-from . import signals
+from . import dates, signals
 from .accounts.models import Role
 from .stories.consent import Scope
 from .stories.models import Consent, Story
@@ -211,7 +211,7 @@ def library_filter(actor: User | None, action: Action = Action.LIBRARY,
     """
     if action not in IN_LIBRARY or (actor is not None and actor.role not in ROLES[action]):
         return false()
-    today = today or date.today()
+    today = today or dates.today()
     condition = Consent.withdrawn_at.is_(None) & (
         Consent.review_on.is_(None) | (Consent.review_on >= today))
     for scope in NEEDS_SCOPE[action]:
@@ -252,7 +252,7 @@ def decide(actor: User | None, story: Story, action: Action,
     `curated`: a facilitator approved the story for the staff library (and did not retire it);
     people see a story in the library only then. The library feature knows, and says so.
     """
-    today = today or date.today()
+    today = today or dates.today()
     if actor is not None:
         if actor.role not in ROLES[action]:
             return Decision(Form.NONE, "Your role does not include this.")

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
 
+from .. import dates
 from ..accounts.models import Role
 from ..stories.consent import Scope
 
@@ -64,7 +65,7 @@ class DemoStory:
 
     @property
     def recorded_on(self) -> date:
-        return date.today() - timedelta(days=self.recorded_days_ago)
+        return dates.today() - timedelta(days=self.recorded_days_ago)
 
 
 @cache

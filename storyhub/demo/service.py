@@ -19,13 +19,13 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from difflib import SequenceMatcher
 from typing import Any
 
 from sqlalchemy import func, select
 
-from .. import audit
+from .. import audit, dates
 from ..accounts import service as accounts
 from ..accounts.models import Role, Site, User
 from ..extensions import db
@@ -383,7 +383,7 @@ def _pack(result: DemoResult, facilitator_id: int, site_name: str) -> None:
         workshop = packs.create_workshop(
             run_id=result.run_id, actor_id=facilitator_id,
             title="Conversations for Change: what helps people on probation",
-            held_on=date.today() + timedelta(days=14), place=f"{site_name}, meeting room 2",
+            held_on=dates.today() + timedelta(days=14), place=f"{site_name}, meeting room 2",
             audience="mixed", facilitators="Dee (demo facilitator) with a peer mentor")
         # The facilitator takes out a quote whose unsure words the reporter could not check
         # (StoryHub chose those last); the pack prints only words a person has looked at.

@@ -15,7 +15,7 @@ from datetime import date
 import numpy as np
 from sqlalchemy import ColumnElement, Select, and_, case, false, func, or_, select
 
-from .. import policy
+from .. import dates, policy
 from ..accounts.models import Site, User
 from ..config import settings
 from ..extensions import db
@@ -287,7 +287,7 @@ def choices(actor: User) -> dict[str, list]:
     Every reader of the library has the same choices; they are remembered until an entry or
     a consent changes, a theme run is published (or the day changes, for review dates).
     """
-    key = (_generation(), _consent_marker(), date.today(), publishing.marker())
+    key = (_generation(), _consent_marker(), dates.today(), publishing.marker())
     if key not in _choices:
         _choices.clear()
         _choices[key] = _choices_now(actor)

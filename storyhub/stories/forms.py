@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
@@ -18,6 +16,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
+from .. import dates
 from ..media.audio import ACCEPTED_FORMATS_TEXT
 from .consent import SCOPE_LABELS, Scope
 from .models import StorytellerRole, StoryType
@@ -63,7 +62,7 @@ class StoryForm(FlaskForm):
                             render_kw={"autocomplete": "off"})
     site = SelectField("Site", coerce=int, validators=[Optional()])
     language = SelectField("Language spoken", choices=LANGUAGES, default="en")
-    recorded_on = DateField("Date recorded", default=date.today, validators=[
+    recorded_on = DateField("Date recorded", default=dates.today, validators=[
         DataRequired(message="Enter the date the story was recorded.")])
     tags = StringField("Tags (optional)", validators=[Optional(), Length(max=500)],
                        description="Separate with commas, e.g. housing, first appointment")
@@ -87,7 +86,7 @@ class StoryForm(FlaskForm):
     consent_form = FileField("Signed consent form (PDF, JPEG or PNG)",
                              render_kw={"accept": "application/pdf,image/jpeg,image/png"})
     witnessed_by = StringField("Witnessed by (optional)", validators=[Optional(), Length(max=200)])
-    consent_given_on = DateField("Date consent was given", default=date.today,
+    consent_given_on = DateField("Date consent was given", default=dates.today,
                                  validators=[DataRequired(
                                      message="Enter the date consent was given.")])
     consent_review_on = DateField("Review consent by (optional)", validators=[Optional()],
@@ -120,7 +119,7 @@ class ConsentChangeForm(FlaskForm):
     how = RadioField("How the storyteller told you",
                      choices=[SelectChoice(value, label) for value, label in CHANGE_CHANNELS],
                      default="in_person", validators=[DataRequired()])
-    confirmed_on = DateField("Date they told you", default=date.today,
+    confirmed_on = DateField("Date they told you", default=dates.today,
                              validators=[DataRequired()])
     review_on = DateField("Review consent by (optional)", validators=[Optional()],
                           description="When to check again that they are still happy.")

@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import or_, select
 
-from .. import audit, signals
+from .. import audit, dates, signals
 from ..config import settings
 from ..database import utcnow
 from ..extensions import db
@@ -34,12 +34,13 @@ KIND = "retention"
 
 
 def today() -> date:
-    """The date the schedules count from (the clock is the one thing tests move)."""
-    return date.today()
+    """The date the schedules count from, where the service is (tests move it)."""
+    return dates.today()
 
 
 def _now() -> datetime:
-    return datetime.combine(today(), utcnow().time())
+    """Now in UTC, moved by as many days as a test moved `today`."""
+    return utcnow() + (today() - dates.today())
 
 
 def overdue_stories(reporter_id: int | None = None) -> list[Story]:

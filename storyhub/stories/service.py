@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit, policy, signals
+from .. import audit, dates, policy, signals
 from ..accounts.models import Role, User
 from ..config import settings
 from ..database import utcnow
@@ -100,7 +100,7 @@ def _check_story(new: NewStory, terms: NewConsent, actor: User) -> None:
     if new.real_name.strip() and not terms.store_real_name:
         raise StoryError("You entered the storyteller's real name, but they have not agreed to "
                          "it being stored. Leave the name blank, or record that they agreed.")
-    if new.recorded_on > date.today():
+    if new.recorded_on > dates.today():
         raise StoryError("The date recorded cannot be in the future.")
     if new.site_id is not None and actor.role is Role.REPORTER and not actor.all_sites \
             and new.site_id != actor.site_id:
@@ -112,7 +112,7 @@ def _check_consent(terms: NewConsent) -> None:
         raise StoryError("Record the storyteller's consent before uploading: tick what they "
                          "agreed to. Nothing has been stored.")
     method = ConsentMethod(terms.method)
-    if terms.given_on > date.today():
+    if terms.given_on > dates.today():
         raise StoryError("The date consent was given cannot be in the future.")
     if terms.review_on is not None and terms.review_on <= terms.given_on:
         raise StoryError("The consent review date must be after the date consent was given.")
@@ -306,7 +306,7 @@ def change_consent(story: Story, change: ConsentChange, actor: User) -> set[Scop
     if not change.scopes:
         raise StoryError("The storyteller has taken back every use of their story: use "
                          "“Withdraw consent” instead, which erases it.")
-    today = date.today()
+    today = dates.today()
     if change.confirmed_on > today:
         raise StoryError("The date the storyteller told you cannot be in the future.")
     if change.review_on is not None and change.review_on <= today:

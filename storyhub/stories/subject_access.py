@@ -15,12 +15,11 @@ import io
 import json
 import shutil
 import zipfile
-from datetime import date
 from pathlib import Path
 
 from sqlalchemy import select
 
-from .. import audit, policy, signals
+from .. import audit, dates, policy, signals
 from ..accounts.models import User
 from ..audit import AuditEvent
 from ..extensions import db
@@ -97,7 +96,7 @@ def build(storyteller: Storyteller, actor: User, out: Path) -> int:
     name_line = (f"Their real name is stored, kept apart from the stories: {identity.real_name}"
                  "\n\n" if identity is not None else "")
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("README.txt", README.format(code=storyteller.code, made=date.today(),
+        archive.writestr("README.txt", README.format(code=storyteller.code, made=dates.today(),
                                                      name_line=name_line))
         for story in stories:
             folder = f"story-{story.id}/"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import date
 from pathlib import Path
 
 from flask import (
@@ -21,7 +20,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
-from .. import audit, policy, signals
+from .. import audit, dates, policy, signals
 from ..accounts.models import Role, Site
 from ..config import settings
 from ..extensions import db
@@ -212,7 +211,7 @@ def audio(story_id: int):
 
 def _consent_page(story, form: ConsentChangeForm, status: int = 200):
     return render_template("stories/consent.html", story=story, form=form,
-                           today=date.today()), status
+                           today=dates.today()), status
 
 
 @bp.route("/<int:story_id>/consent", methods=["GET", "POST"])

@@ -9,12 +9,11 @@ import os
 import signal
 import subprocess
 import time
-from datetime import date
 
 import pytest
 from sqlalchemy import select
 
-from storyhub import create_app
+from storyhub import create_app, dates
 from storyhub.accounts import service as accounts
 from storyhub.accounts.models import Role
 from storyhub.extensions import db
@@ -53,8 +52,8 @@ def add_long_story(live, tmp_path, repeats: int = 2) -> int:
                                         "amber kettle harbour 7")
         db.session.flush()
         story = stories.create_story(
-            stories.NewStory("A long story", "person_on_probation", "monologue", date.today()),
-            stories.NewConsent({Scope.TRANSCRIBE_ANALYSE}, "spoken", date.today(), 0.0),
+            stories.NewStory("A long story", "person_on_probation", "monologue", dates.today()),
+            stories.NewConsent({Scope.TRANSCRIBE_ANALYSE}, "spoken", dates.today(), 0.0),
             long_speech(tmp_path, repeats=repeats), reporter)
         db.session.commit()
         return story.id

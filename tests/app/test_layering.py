@@ -29,7 +29,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "storyhub"
 FEATURES = ["accounts", "jobs", "media", "stories", "transcripts", "redaction", "themes",
             "library", "packs"]
 #: Shared modules that know no feature.
-CORE = {"audit", "bundled_models", "config", "database", "extensions", "keys", "logs",
+CORE = {"audit", "bundled_models", "config", "database", "dates", "extensions", "keys", "logs",
         "sealed", "signals", "storage", "supervisor", "upgrades"}
 #: The access policy and its web helpers speak of roles and consent scopes, which accounts
 #: and stories define, and every feature from stories up checks them: they sit beside stories.

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from storyhub import dates
 from storyhub.accounts.models import User
 from storyhub.cli import main
 from storyhub.extensions import db
@@ -87,7 +87,7 @@ def _narrow_to_no_analysis(app, story_id: int, reporter_id: int) -> None:
     with app.app_context():
         keep = {s for s in Scope if s is not Scope.TRANSCRIBE_ANALYSE}
         service.change_consent(db.session.get(Story, story_id),
-                               service.ConsentChange(keep, date.today()),
+                               service.ConsentChange(keep, dates.today()),
                                db.session.get(User, reporter_id))
         db.session.commit()
         job_id = db.session.scalar(select(Job.id).where(Job.kind == "erase",
@@ -315,7 +315,7 @@ def test_a_cut_short_last_ledger_line_is_skipped_and_a_damaged_one_refused(tmp_p
     from storyhub.backup import ledger
 
     path = tmp_path / "erasures.ledger"
-    entry = ledger.Entry(7, "ab" * 16, None, date.today().isoformat())
+    entry = ledger.Entry(7, "ab" * 16, None, dates.today().isoformat())
     ledger.append(path, [entry])
     with open(path, "a") as fh:
         fh.write('{"story": 8, "ke')  # the machine stopped mid-line

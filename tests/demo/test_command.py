@@ -14,6 +14,7 @@ import subprocess
 import pytest
 from sqlalchemy import func, select
 
+from storyhub import dates
 from storyhub.accounts.models import Role
 from storyhub.extensions import db
 from storyhub.jobs.models import Job
@@ -151,15 +152,14 @@ def test_demo_refuses_an_instance_with_real_stories(app, runner, make_user, tmp_
                    check=True)
     reporter_id = make_user(Role.REPORTER, username="rita")
     with app.app_context():
-        from datetime import date
 
         from storyhub.accounts.models import User
 
         stories.create_story(
             stories.NewStory(title="A real story", storyteller_role="person_on_probation",
-                             story_type="snapshot", recorded_on=date.today()),
+                             story_type="snapshot", recorded_on=dates.today()),
             stories.NewConsent(scopes={Scope.TRANSCRIBE_ANALYSE}, method="spoken",
-                               given_on=date.today(), spoken_at_seconds=0.0),
+                               given_on=dates.today(), spoken_at_seconds=0.0),
             audio, db.session.get_one(User, reporter_id))
         db.session.commit()
         users_before = db.session.scalar(select(func.count(User.id)))

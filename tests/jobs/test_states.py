@@ -5,11 +5,12 @@ and two people doing the same thing at the same moment get a clear answer, never
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime
+from datetime import datetime
 
 import pytest
 from sqlalchemy import func, select
 
+from storyhub import dates
 from storyhub.accounts.models import Role
 from storyhub.extensions import db
 from storyhub.jobs import runner
@@ -46,9 +47,9 @@ def lose_every_attempt(app, clock: FakeClock, job_id: int) -> None:
 
 def story_form(title: str, audio: bytes) -> dict:
     return {"title": title, "story_type": "snapshot", "storyteller_role": "person_on_probation",
-            "language": "en", "recorded_on": date.today().isoformat(), "site": "0",
+            "language": "en", "recorded_on": dates.today().isoformat(), "site": "0",
             "consent_transcribe_analyse": "y", "consent_method": "spoken", "spoken_at": "0:00",
-            "consent_given_on": date.today().isoformat(), "audio": (audio, "story.flac")}
+            "consent_given_on": dates.today().isoformat(), "audio": (audio, "story.flac")}
 
 
 def test_given_up_transcription_shows_failed_and_retry_on_the_story(app, client, auth, clock,

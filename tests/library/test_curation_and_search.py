@@ -20,7 +20,7 @@ from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, select
 from sqlalchemy import update as sa_update
 
-from storyhub import policy
+from storyhub import dates, policy
 from storyhub.accounts.models import Role, User
 from storyhub.audit import AuditEvent
 from storyhub.database import utcnow
@@ -339,14 +339,14 @@ def test_overdue_and_narrowed_consent_leave_the_library(app, staff_client, data,
     admin = make_user(Role.ADMIN)
     with app.app_context():
         overdue = _story("work-1", data)
-        overdue.consent.review_on = date.today() - timedelta(days=1)
+        overdue.consent.review_on = dates.today() - timedelta(days=1)
         from storyhub.jobs.runner import run_job
         from storyhub.stories import service as stories
         from storyhub.stories.consent import Scope
 
         narrowed = _story("work-2", data)
         keep = {s for s in Scope if s is not Scope.STAFF_LIBRARY}
-        stories.change_consent(narrowed, stories.ConsentChange(keep, date.today()),
+        stories.change_consent(narrowed, stories.ConsentChange(keep, dates.today()),
                                _user(admin))
         narrowed_id = narrowed.id
         db.session.commit()
@@ -587,7 +587,7 @@ def test_filters_narrow_the_list(staff_client, data):
     assert set(_json_keys(staff_client.get("/library/stories.json?role=staff"), data)) == {
         "housing-2", "work-2", "officer-2"}
     assert _json_keys(staff_client.get("/library/stories.json?type=dialogue"), data) == []
-    today = date.today().isoformat()
+    today = dates.today().isoformat()
     assert len(_json_keys(staff_client.get(
         f"/library/stories.json?recorded_from={today}&recorded_to={today}"), data)) == len(
         APPROVED)

@@ -18,6 +18,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from storyhub import dates
 from storyhub.accounts.models import User
 from storyhub.extensions import db
 from storyhub.packs import exports, outcomes, render, service, shaping
@@ -580,7 +581,7 @@ def _overdue(app, story_id: int) -> None:
     from datetime import timedelta
 
     with app.app_context():
-        db.session.get(Story, story_id).consent.review_on = date.today() - timedelta(days=1)
+        db.session.get(Story, story_id).consent.review_on = dates.today() - timedelta(days=1)
         db.session.commit()
 
 

@@ -5,10 +5,11 @@ consent covers it, and the page says why when it does not.
 from __future__ import annotations
 
 import html
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
+from storyhub import dates
 from storyhub.accounts.models import Role
 from storyhub.extensions import db
 from storyhub.policy import AccessDenied, Action
@@ -29,7 +30,7 @@ def _change_consent(app, story_id: int, **values) -> None:
 
 
 WITHDRAWN = datetime(2024, 3, 5, 14, 30)
-OVERDUE = date.today() - timedelta(days=1)
+OVERDUE = dates.today() - timedelta(days=1)
 REFUSALS = [
     pytest.param({"consent_transcribe_analyse": None, "consent_quote_in_packs": "y"}, {},
                  "The storyteller did not agree to their story being transcribed or analysed.",
@@ -88,8 +89,8 @@ def test_story_without_consent_row_is_refused(app, client, add_story):
 
 
 def test_review_due_today_still_plays(app, client, make_user, add_story):
-    story_id = add_story(consent_given_on=(date.today() - timedelta(days=30)).isoformat(),
-                         consent_review_on=date.today().isoformat())
+    story_id = add_story(consent_given_on=(dates.today() - timedelta(days=30)).isoformat(),
+                         consent_review_on=dates.today().isoformat())
     admin_id = make_user(Role.ADMIN)
     with app.app_context():
         stored = service.playback_file(db.session.get(Story, story_id), get_user(admin_id))

@@ -5,12 +5,12 @@ admin's record of who read what, and stories that stay readable when the master 
 from __future__ import annotations
 
 import html
-from datetime import date
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from storyhub import dates
 from storyhub.accounts.models import Role, Site, User
 from storyhub.extensions import db
 from storyhub.policy import AccessDenied
@@ -33,13 +33,13 @@ pytestmark = [NEEDS_AUDIO_TOOLS, pytest.mark.usefixtures("quick_password_hashing
 
 def _new_story(**fields) -> service.NewStory:
     values = {"title": "Direct", "storyteller_role": "person_on_probation",
-              "story_type": "snapshot", "recorded_on": date.today(), **fields}
+              "story_type": "snapshot", "recorded_on": dates.today(), **fields}
     return service.NewStory(**values)
 
 
 def _new_consent(**fields) -> service.NewConsent:
     values = {"scopes": {Scope.TRANSCRIBE_ANALYSE}, "method": "spoken",
-              "given_on": date.today(), "spoken_at_seconds": 0.0, **fields}
+              "given_on": dates.today(), "spoken_at_seconds": 0.0, **fields}
     return service.NewConsent(**values)
 
 

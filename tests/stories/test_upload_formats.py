@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import html
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from storyhub import dates
 from storyhub.accounts.models import Role
 from storyhub.extensions import db
 from storyhub.keys import story_key
@@ -167,7 +168,7 @@ def test_recorder_upload_answers_in_json(app, client, auth, encodings):
 
 def test_signed_form_real_name_and_scopes_are_kept(app, client, auth, tone):
     auth.login_as(Role.FACILITATOR)
-    review = date.today() + timedelta(days=180)
+    review = dates.today() + timedelta(days=180)
     response = upload(client, tone(), consent_method="signed_form", spoken_at="",
                       consent_form=(png_bytes(), "form.png"),
                       consent_quote_in_packs="y", consent_staff_library="y",

@@ -9,12 +9,13 @@ import hashlib
 import html
 import io
 import re
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from storyhub import config, dates
 from storyhub.accounts.models import Role
 from storyhub.extensions import db
 from storyhub.stories.models import Story
@@ -222,10 +223,10 @@ def test_duplicate_upload_is_refused_with_link(app, client, auth, encodings):
                  id="consent-time-after-end"),
     # Dates are worked out when the test runs, not when it is collected: a run that crosses
     # midnight would otherwise send "tomorrow" as today.
-    pytest.param({"consent_review_on": lambda: date.today().isoformat()},
+    pytest.param({"consent_review_on": lambda: dates.today().isoformat()},
                  "The consent review date must be after the date consent was given.",
                  id="review-not-after-given"),
-    pytest.param({"recorded_on": lambda: (date.today() + timedelta(days=1)).isoformat()},
+    pytest.param({"recorded_on": lambda: (dates.today() + timedelta(days=1)).isoformat()},
                  "The date recorded cannot be in the future.", id="recorded-in-future"),
 ])
 def test_consent_problems_are_refused_and_nothing_stored(app, client, auth, encodings,
@@ -235,6 +236,33 @@ def test_consent_problems_are_refused_and_nothing_stored(app, client, auth, enco
     for recorder in (False, True):
         response = upload(client, encodings["ogg-opus"], recorder=recorder, **fields)
         assert_refused(response, 422, expected)
+        assert_nothing_stored(app)
+
+
+# Half past midnight in London on a summer night: 23:30 the day before on a UTC clock.
+SUMMER_NIGHT = datetime(2026, 7, 1, 23, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("zone", "accepted"), [("Europe/London", True), ("UTC", False)])
+def test_dates_are_those_where_the_service_is_not_the_servers(app, client, auth, encodings,
+                                                              monkeypatch, zone, accepted):
+    """A story a reporter records just after midnight is recorded "today" where they are;
+    a server on UTC must not call that date the future, and the form offers it."""
+    config.override(app, {"TIME_ZONE": zone})
+    monkeypatch.setattr(dates, "now", lambda: SUMMER_NIGHT)
+    auth.login_as(Role.REPORTER)
+    local = "2026-07-02" if accepted else "2026-07-01"
+    form = client.get("/stories/new").get_data(as_text=True)
+    assert re.search(rf'id="recorded_on"[^>]*value="{local}"', form) or re.search(
+        rf'value="{local}"[^>]*id="recorded_on"', form), form
+    response = upload(client, encodings["ogg-opus"], recorded_on="2026-07-02",
+                      consent_given_on="2026-07-02")
+    if accepted:
+        assert response.status_code == 302, message(response)[:2000]
+        assert_refused(upload(client, encodings["wav"], recorded_on="2026-07-03"), 422,
+                       "The date recorded cannot be in the future.")
+    else:
+        assert_refused(response, 422, "The date recorded cannot be in the future.")
         assert_nothing_stored(app)
 
 

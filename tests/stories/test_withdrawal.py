@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import MetaData, select
 
+from storyhub import dates
 from storyhub.accounts.models import Role, User
 from storyhub.extensions import db
 from storyhub.jobs.models import Job, JobStatus
@@ -379,7 +380,7 @@ def test_consent_changes_that_cannot_be_done_say_why(app, client, auth, corpus_i
 
 
 def test_retention_with_a_moved_clock(app, client, auth, corpus_instance, monkeypatch):
-    from datetime import date, timedelta
+    from datetime import timedelta
 
     from storyhub.audit import AuditEvent
     from storyhub.config import override
@@ -388,7 +389,7 @@ def test_retention_with_a_moved_clock(app, client, auth, corpus_instance, monkey
 
     ids = corpus_instance.data["ids"]
     lapsing = ids["drugs-2"]
-    real = date.today()
+    real = dates.today()
     override(app, {"RETENTION_ORIGINAL_DAYS": 30, "RETENTION_EXPIRED_DAYS": 90})
     with app.app_context():
         db.session.get(Story, lapsing).consent.review_on = real + timedelta(days=10)
@@ -486,7 +487,7 @@ def test_subject_access_zip_holds_everything_about_the_storyteller(app, client, 
 @pytest.mark.parametrize("state", ["withdrawn", "overdue"])
 def test_every_transcript_route_refuses_a_withdrawn_or_overdue_story(app, client, auth,
                                                                      corpus_instance, state):
-    from datetime import date, datetime, timedelta
+    from datetime import datetime, timedelta
 
     story_id = corpus_instance.data["ids"]["drugs-3"]
     with app.app_context():
@@ -495,7 +496,7 @@ def test_every_transcript_route_refuses_a_withdrawn_or_overdue_story(app, client
         if state == "withdrawn":
             story.consent.withdrawn_at = datetime(2026, 1, 2, 10, 0)
         else:
-            story.consent.review_on = date.today() - timedelta(days=1)
+            story.consent.review_on = dates.today() - timedelta(days=1)
         db.session.commit()
     expected = "withdrew their consent" if state == "withdrawn" else "due for review"
     auth.login("corpus-reporter", "quiet lantern orchard 42")  # the reporter who gathered it

@@ -17,11 +17,11 @@ import json
 import random
 import re
 from dataclasses import asdict, dataclass
-from datetime import date
 from pathlib import Path
 
 from sqlalchemy import select
 
+from storyhub import dates
 from storyhub.accounts.models import User
 from storyhub.config import Settings
 from storyhub.database import utcnow
@@ -202,8 +202,8 @@ def seed_stories(app, corpus: dict[str, Spoken], user_id: int, keys=None, scopes
                 continue
             chosen = (scopes or {}).get(key, ALL_SCOPES)
             story = stories.create_story(
-                stories.NewStory(f"Story {key}", item.story.role, "snapshot", date.today()),
-                stories.NewConsent(set(chosen), "spoken", date.today(), 0.0), item.audio, actor)
+                stories.NewStory(f"Story {key}", item.story.role, "snapshot", dates.today()),
+                stories.NewConsent(set(chosen), "spoken", dates.today(), 0.0), item.audio, actor)
             transcript = build_transcript(story, Transcription(item.segments, NOT_CHECKED), 1.0)
             # The transcript is the session's real transcription of this audio, so the job
             # the upload queued is done already.

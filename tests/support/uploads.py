@@ -10,12 +10,12 @@ import re
 import struct
 import zipfile
 import zlib
-from datetime import date
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from storyhub import dates
 from storyhub.accounts.models import Role, User
 from storyhub.audit import AuditEvent
 from storyhub.extensions import db
@@ -72,7 +72,7 @@ def png_bytes(size: int = 8) -> bytes:
 
 def story_fields(**overrides) -> dict:
     """The story form as a reporter fills it in; pass None to leave a field out (untick)."""
-    today = date.today().isoformat()
+    today = dates.today().isoformat()
     fields = {
         "title": "First week out", "story_type": "snapshot",
         "storyteller_role": "person_on_probation", "storyteller_code": "", "real_name": "",

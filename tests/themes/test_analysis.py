@@ -12,12 +12,12 @@ from __future__ import annotations
 import io
 import re
 from collections import defaultdict
-from datetime import date
 
 import av
 import pytest
 from sqlalchemy import select
 
+from storyhub import dates
 from storyhub.accounts.models import Role, User
 from storyhub.extensions import db
 from storyhub.jobs.models import Job, JobStatus
@@ -534,10 +534,10 @@ class TestFromRealAudio:
             body, content_type = multipart({
                 "title": f"Story {story.key}", "story_type": "snapshot",
                 "storyteller_role": story.role, "language": "en",
-                "recorded_on": date.today().isoformat(), "site": "0",
+                "recorded_on": dates.today().isoformat(), "site": "0",
                 "consent_transcribe_analyse": "y", "consent_quote_in_packs": "y",
                 "consent_method": "spoken", "spoken_at": "0:00",
-                "consent_given_on": date.today().isoformat(),
+                "consent_given_on": dates.today().isoformat(),
                 "audio": (corpus_audio[story.key].read_bytes(), f"{story.key}.wav")})
             response = client.post("/stories/new", data=body, content_type=content_type)
             assert response.status_code == 302, response.get_data(as_text=True)

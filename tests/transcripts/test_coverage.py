@@ -11,12 +11,12 @@ what the reporter needs either way.
 from __future__ import annotations
 
 import subprocess
-from datetime import date
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from storyhub import dates
 from storyhub.accounts.models import Role, User
 from storyhub.extensions import db
 from storyhub.jobs.models import Job
@@ -41,8 +41,8 @@ def store_story(app, user_id: int, audio: Path) -> tuple[int, int]:
     """Store a story through the real intake; return its id and its transcription job's id."""
     with app.app_context():
         story = stories.create_story(
-            stories.NewStory("A story", "peer_mentor", "snapshot", date.today()),
-            stories.NewConsent({Scope.TRANSCRIBE_ANALYSE}, "spoken", date.today(), 0.0),
+            stories.NewStory("A story", "peer_mentor", "snapshot", dates.today()),
+            stories.NewConsent({Scope.TRANSCRIBE_ANALYSE}, "spoken", dates.today(), 0.0),
             audio, db.session.get(User, user_id))
         db.session.commit()
         return story.id, db.session.scalar(select(Job.id).where(Job.story_id == story.id))

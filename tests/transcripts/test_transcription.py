@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-from datetime import date
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
+from storyhub import dates
 from storyhub.accounts.models import Role, User
 from storyhub.extensions import db
 from storyhub.jobs import runner as jobs
@@ -48,8 +48,8 @@ def add_story(app, user_id: int, audio: Path, story_type: str = "snapshot",
     with app.app_context():
         actor = db.session.get(User, user_id)
         story = stories.create_story(
-            stories.NewStory("A story", "person_on_probation", story_type, date.today()),
-            stories.NewConsent(set(scopes), "spoken", date.today(), 0.0), audio, actor)
+            stories.NewStory("A story", "person_on_probation", story_type, dates.today()),
+            stories.NewConsent(set(scopes), "spoken", dates.today(), 0.0), audio, actor)
         db.session.commit()
         return story.id
 
@@ -142,9 +142,9 @@ class TestBrokerDown:
             response = client.post("/stories/new", data={
                 "title": "Broker down", "story_type": "snapshot",
                 "storyteller_role": "person_on_probation", "language": "en",
-                "recorded_on": date.today().isoformat(), "site": "0",
+                "recorded_on": dates.today().isoformat(), "site": "0",
                 "consent_transcribe_analyse": "y", "consent_method": "spoken",
-                "spoken_at": "0:00", "consent_given_on": date.today().isoformat(),
+                "spoken_at": "0:00", "consent_given_on": dates.today().isoformat(),
                 "audio": (fh, "jfk.flac")}, content_type="multipart/form-data",
                 follow_redirects=True)
         assert response.status_code == 200
