@@ -10,7 +10,6 @@ the forms' defaults, retention's schedule) count from `today()` in the TIME_ZONE
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from functools import cache
 from zoneinfo import ZoneInfo
 
 from flask import has_app_context
@@ -18,14 +17,10 @@ from flask import has_app_context
 from .config import DEFAULT_TIME_ZONE, settings
 
 
-@cache
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
 def zone() -> ZoneInfo:
     """The service's time zone: the current app's TIME_ZONE, or the default outside one."""
-    return _zone(settings().time_zone if has_app_context() else DEFAULT_TIME_ZONE)
+    # ZoneInfo keeps the zones it has read: asking again reads no file.
+    return ZoneInfo(settings().time_zone if has_app_context() else DEFAULT_TIME_ZONE)
 
 
 def now() -> datetime:
